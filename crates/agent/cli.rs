@@ -1,0 +1,154 @@
+//! The command line, spelled the way Vault's is.
+//!
+//! Vault's CLI takes single-dash long flags (`vault agent -config=/etc/vault/config.hcl
+//! -log-level=debug`), which clap does not parse. [`normalize_args`] rewrites `-flag` and
+//! `-flag=value` to `--flag…` for our known long flags only, so existing pod specs and unit
+//! files keep working and `--config PATH` works too.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Long flags that may be written with a single dash.
+const LONG_FLAGS: &[&str] = &[
+    "config",
+    "log-level",
+    "log-format",
+    "exit-after-auth",
+    "address",
+    "ca-cert",
+    "tls-skip-verify",
+    "namespace",
+    "help",
+    "version",
+];
+
+/// Rewrites Vault-style `-flag[=value]` arguments to `--flag[=value]`.
+pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    args.into_iter()
+        .enumerate()
+        .map(|(index, arg)| {
+            let Some(text) = arg.to_str() else { return arg };
+            if index == 0 || text.starts_with("--") || !text.starts_with('-') {
+                return arg;
+            }
+            let name = text[1..].split('=').next().unwrap_or_default();
+            if LONG_FLAGS.contains(&name) { OsString::from(format!("-{text}")) } else { arg }
+        })
+        .collect()
+}
+
+/// vaultward: AppRole auto-auth, token sinks and secret templates for Vault and OpenBao.
+#[derive(Debug, Parser)]
+#[command(name = "vaultward", disable_version_flag = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the agent: log in, write sinks, render templates.
+    Agent(AgentArgs),
+    /// Check config files without any network access; exit 0 when valid.
+    Validate(ValidateArgs),
+    /// Print the version.
+    Version,
+}
+
+/// `vaultward agent …`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// A config file, or a directory whose *.hcl and *.json files are loaded in name order.
+    /// May be repeated.
+    #[arg(long = "config", value_name = "PATH", required = true)]
+    pub config: Vec<PathBuf>,
+    /// Log level (also VAULT_LOG_LEVEL / BAO_LOG_LEVEL, or `log_level` in the config).
+    #[arg(long = "log-level", value_enum)]
+    pub log_level: Option<LogLevel>,
+    /// Log format (also VAULT_LOG_FORMAT / BAO_LOG_FORMAT, or `log_format` in the config).
+    #[arg(long = "log-format", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Exit after the first token is written and every template rendered once.
+    #[arg(long = "exit-after-auth")]
+    pub exit_after_auth: bool,
+    /// Server address; overrides VAULT_ADDR / BAO_ADDR and `vault.address`.
+    #[arg(long = "address", value_name = "URL")]
+    pub address: Option<String>,
+    /// CA certificate file; overrides VAULT_CACERT / BAO_CACERT and `vault.ca_cert`.
+    #[arg(long = "ca-cert", value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not verify the server's certificate (logged as a warning).
+    #[arg(long = "tls-skip-verify")]
+    pub tls_skip_verify: bool,
+    /// Namespace; overrides VAULT_NAMESPACE / BAO_NAMESPACE and `vault.namespace`.
+    #[arg(long = "namespace")]
+    pub namespace: Option<String>,
+}
+
+/// `vaultward validate …`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// A config file or directory, as for `agent`. May be repeated.
+    #[arg(long = "config", value_name = "PATH", required = true)]
+    pub config: Vec<PathBuf>,
+}
+
+/// Log levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Everything, including each HTTP request.
+    Trace,
+    /// Details of each step.
+    Debug,
+    /// Logins, writes and renders (the default).
+    Info,
+    /// Problems that vaultward works around.
+    Warn,
+    /// Problems that need an operator.
+    Error,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Standard,
+    /// One JSON object per line.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(normalize_args(args.iter().map(OsString::from))).unwrap()
+    }
+
+    #[test]
+    fn vault_style_single_dash_flags() {
+        let cli = parse(&["vaultward", "agent", "-config=/etc/vault/config.hcl", "-log-level=debug", "-exit-after-auth"]);
+        let Command::Agent(args) = cli.command else { panic!("not agent") };
+        assert_eq!(args.config, [PathBuf::from("/etc/vault/config.hcl")]);
+        assert_eq!(args.log_level, Some(LogLevel::Debug));
+        assert!(args.exit_after_auth);
+    }
+
+    #[test]
+    fn double_dash_and_separate_values() {
+        let cli = parse(&["vaultward", "agent", "--config", "a.hcl", "-config", "b.hcl", "-log-format", "json"]);
+        let Command::Agent(args) = cli.command else { panic!("not agent") };
+        assert_eq!(args.config, [PathBuf::from("a.hcl"), PathBuf::from("b.hcl")]);
+        assert_eq!(args.log_format, Some(LogFormat::Json));
+    }
+
+    #[test]
+    fn values_that_look_like_flags_are_left_alone() {
+        let args = normalize_args(["vaultward", "agent", "-config", "-weird-name.hcl"].map(OsString::from));
+        assert_eq!(args[3], OsString::from("-weird-name.hcl"));
+    }
+}

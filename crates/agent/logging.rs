@@ -1,0 +1,55 @@
+//! Log set-up: tracing to stderr, human-readable or one JSON object per line.
+//!
+//! The level comes from `-log-level`, then `BAO_LOG_LEVEL`/`VAULT_LOG_LEVEL`, then `log_level`
+//! in the config, then `info`. Colours are used only on a terminal, so journald and container
+//! logs get plain text.
+
+use std::io::IsTerminal;
+
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::cli::{LogFormat, LogLevel};
+
+/// Installs the global subscriber.
+pub fn init(level: LogLevel, format: LogFormat) {
+    let filter = match level {
+        LogLevel::Trace => LevelFilter::TRACE,
+        LogLevel::Debug => LevelFilter::DEBUG,
+        LogLevel::Info => LevelFilter::INFO,
+        LogLevel::Warn => LevelFilter::WARN,
+        LogLevel::Error => LevelFilter::ERROR,
+    };
+    // Our own crates log at the chosen level; the HTTP stack's chatter ("connecting to …")
+    // only shows at trace.
+    let dependencies = if filter == LevelFilter::TRACE { LevelFilter::TRACE } else { filter.min(LevelFilter::INFO) };
+    let targets = Targets::new().with_default(dependencies).with_target("vaultward", filter);
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false);
+    let _ = match format {
+        LogFormat::Standard => builder.with_ansi(std::io::stderr().is_terminal()).finish().with(targets).try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).finish().with(targets).try_init(),
+    };
+}
+
+/// Parses a level name from the environment or the config.
+pub fn parse_level(name: &str) -> Option<LogLevel> {
+    match name.to_ascii_lowercase().as_str() {
+        "trace" => Some(LogLevel::Trace),
+        "debug" => Some(LogLevel::Debug),
+        "info" => Some(LogLevel::Info),
+        "warn" | "warning" => Some(LogLevel::Warn),
+        "error" | "err" => Some(LogLevel::Error),
+        _ => None,
+    }
+}
+
+/// Parses a format name from the environment or the config.
+pub fn parse_format(name: &str) -> Option<LogFormat> {
+    match name.to_ascii_lowercase().as_str() {
+        "standard" => Some(LogFormat::Standard),
+        "json" => Some(LogFormat::Json),
+        _ => None,
+    }
+}

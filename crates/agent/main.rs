@@ -1,0 +1,141 @@
+//! The `vaultward` binary: command line, logging, exit codes; the agent itself is in [`run`].
+//!
+//! Exit codes (documented in the README):
+//! - `0`: success (`exit_after_auth` finished, `validate` found no problem, or a signal
+//!   stopped a running agent);
+//! - `1`: a runtime failure (server unreachable with `exit_on_err`, a template that could not
+//!   be rendered with `exit_after_auth`, an unwritable file);
+//! - `64`: a command-line usage error;
+//! - `78`: a config error (every problem is printed).
+
+mod cli;
+mod daemon;
+mod load;
+mod logging;
+mod run;
+mod settings;
+mod signals;
+mod source;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use cli::{AgentArgs, Cli, Command, LogFormat, LogLevel, ValidateArgs};
+use run::Failure;
+use vaultward_config::Config;
+
+/// A runtime failure.
+const EXIT_RUNTIME: u8 = 1;
+/// A command-line usage error (sysexits `EX_USAGE`).
+const EXIT_USAGE: u8 = 64;
+/// A config error (sysexits `EX_CONFIG`).
+const EXIT_CONFIG: u8 = 78;
+
+fn main() -> ExitCode {
+    let args = cli::normalize_args(std::env::args_os());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Version => {
+            let _ = writeln!(std::io::stdout(), "vaultward {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Validate(args) => validate(&args),
+        Command::Agent(args) => agent(&args),
+    }
+}
+
+/// Prints problems to stderr, one per line, and the count.
+fn print_problems(what: &str, problems: &[String]) {
+    let mut stderr = std::io::stderr().lock();
+    for problem in problems {
+        let _ = writeln!(stderr, "error: {problem}");
+    }
+    let plural = if problems.len() == 1 { "" } else { "s" };
+    let _ = writeln!(stderr, "{} problem{plural} found in {what}", problems.len());
+}
+
+fn load_config(paths: &[std::path::PathBuf]) -> Result<Config, Vec<String>> {
+    let sources = load::read_sources(paths)?;
+    vaultward_config::parse(&sources).map_err(|errors| errors.0.iter().map(ToString::to_string).collect())
+}
+
+fn validate(args: &ValidateArgs) -> ExitCode {
+    let config = match load_config(&args.config) {
+        Ok(config) => config,
+        Err(problems) => {
+            print_problems("the config", &problems);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    // Templates are compiled too; `source` files that are not readable here are reported.
+    if let Err(problems) = run::compile_templates(&config.templates) {
+        print_problems("the templates", &problems.lines().map(str::to_owned).collect::<Vec<_>>());
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let _ = writeln!(
+        std::io::stdout(),
+        "The configuration is valid: 1 auth method, {} sink(s), {} template(s).",
+        config.auto_auth.sinks.len(),
+        config.templates.len()
+    );
+    ExitCode::SUCCESS
+}
+
+fn agent(args: &AgentArgs) -> ExitCode {
+    let config = match load_config(&args.config) {
+        Ok(config) => config,
+        Err(problems) => {
+            print_problems("the config", &problems);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let level = args
+        .log_level
+        .or_else(|| settings::env_setting(&env, "LOG_LEVEL").and_then(|(value, _)| logging::parse_level(&value)))
+        .or_else(|| config.log_level.as_deref().and_then(logging::parse_level))
+        .unwrap_or(LogLevel::Info);
+    let format = args
+        .log_format
+        .or_else(|| settings::env_setting(&env, "LOG_FORMAT").and_then(|(value, _)| logging::parse_format(&value)))
+        .or_else(|| config.log_format.as_deref().and_then(logging::parse_format))
+        .unwrap_or(LogFormat::Standard);
+    logging::init(level, format);
+
+    let resolved = match settings::resolve(&config.vault, args, &env) {
+        Ok(resolved) => resolved,
+        Err(problem) => {
+            print_problems("the settings", &[problem]);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let exit_after_auth = args.exit_after_auth || config.exit_after_auth;
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            print_problems("the start-up", &[format!("cannot start the async runtime: {error}")]);
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match runtime.block_on(run::agent(config, resolved, exit_after_auth)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(message)) => {
+            tracing::error!("{message}");
+            print_problems("the config", &message.lines().map(str::to_owned).collect::<Vec<_>>());
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(Failure::Runtime(message)) => {
+            tracing::error!("{message}");
+            let _ = writeln!(std::io::stderr(), "error: {message}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The agent: config → auth → token → sinks and templates.
+//!
+//! [`agent`] reads as a checklist: resolve where the server is, write the pid file, build the
+//! one HTTP client, check that every sink directory is writable and compile every template
+//! (so a broken start fails before a one-time secret_id is used), log in with backoff, write
+//! every sink, render every template. With `exit_after_auth` it then returns; otherwise the
+//! [`crate::daemon`] loop keeps the token and the files fresh until a signal arrives.
+//!
+//! Failures are sorted into [`Failure::Config`] (the user must fix a file or flag; exit 78)
+//! and [`Failure::Runtime`] (the server or the environment failed; exit 1).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tracing::{debug, error, info, warn};
+use vaultward_auth::{AppRoleLogin, Token, login_with_backoff};
+use vaultward_config::{Config, Template, TemplateSource};
+use vaultward_core::Backoff;
+use vaultward_core::fs::WriteOutcome;
+use vaultward_sink::FileSink;
+use vaultward_template::{Engine, RenderFailure, TemplateSpec, write_destination};
+use vaultward_vault::VaultClient;
+
+use crate::settings::{Resolved, is_plain_http_to_remote};
+use crate::source::VaultSource;
+
+/// How many times `exit_after_auth` tries to render a failing template before giving up.
+pub const EXIT_AFTER_AUTH_RENDER_ATTEMPTS: u32 = 5;
+
+/// Why the agent stopped with an error.
+#[derive(Debug)]
+pub enum Failure {
+    /// A problem in the config or on the command line (exit 78).
+    Config(String),
+    /// A problem at run time: server, credentials, files (exit 1).
+    Runtime(String),
+}
+
+/// Everything the agent runs with, built once at start.
+pub struct Agent {
+    /// The validated config.
+    pub config: Config,
+    /// The one HTTP client.
+    pub client: VaultClient,
+    /// Every sink.
+    pub sinks: Vec<FileSink>,
+    /// Compiled templates.
+    pub engine: Engine,
+    /// The auth method, with its cached credentials.
+    pub method: AppRoleLogin,
+    /// The login backoff.
+    pub backoff: Backoff,
+}
+
+/// Runs the agent until it is done (`exit_after_auth`) or told to stop.
+pub async fn agent(config: Config, resolved: Resolved, exit_after_auth: bool) -> Result<(), Failure> {
+    info!(
+        address = %resolved.client.address,
+        "Using server {} (from {}).",
+        resolved.client.address,
+        resolved.address_source
+    );
+    if resolved.client.tls_skip_verify {
+        warn!("TLS verification of the server is disabled (tls_skip_verify); anyone on the path can read the token.");
+    }
+    if is_plain_http_to_remote(&resolved.client.address) {
+        warn!(address = %resolved.client.address, "The server address is plain http:// to a non-loopback host; tokens and secrets cross the network unencrypted.");
+    }
+    let _pid_file = match &config.pid_file {
+        Some(path) => Some(PidFile::create(path)?),
+        None => None,
+    };
+    let mut agent = prepare(config, &resolved)?;
+    let shutdown = crate::signals::Shutdown::install().map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
+
+    let token = tokio::select! {
+        token = login(&mut agent) => token?,
+        signal = shutdown.wait() => {
+            info!(signal, "Shutting down before the first login completed.");
+            return Ok(());
+        }
+    };
+    write_sinks(&agent.sinks, &token)?;
+    let source = Arc::new(VaultSource::new(agent.client.clone(), token.secret.clone()));
+    if exit_after_auth {
+        let mut render_backoff = Backoff::try_new(agent.backoff.min(), agent.backoff.max())
+            .map_err(|error| Failure::Config(error.to_string()))?;
+        tokio::select! {
+            rendered = render_with_retries(&agent, &source, &mut render_backoff, EXIT_AFTER_AUTH_RENDER_ATTEMPTS) => rendered?,
+            signal = shutdown.wait() => {
+                info!(signal, "Shutting down before every template rendered.");
+                return Ok(());
+            }
+        }
+        info!("Every sink is written and every template rendered; exiting (exit_after_auth).");
+        return Ok(());
+    }
+    crate::daemon::run(agent, token, source, shutdown).await
+}
+
+/// Builds the client, sinks, templates and auth method; fails before any network call.
+fn prepare(config: Config, resolved: &Resolved) -> Result<Agent, Failure> {
+    let client = VaultClient::new(&resolved.client).map_err(|error| Failure::Config(error.to_string()))?;
+    let sinks: Vec<FileSink> = config.auto_auth.sinks.iter().map(FileSink::new).collect();
+    for sink in &sinks {
+        sink.check_writable().map_err(|error| Failure::Runtime(error.to_string()))?;
+    }
+    let engine = compile_templates(&config.templates).map_err(Failure::Config)?;
+    let method = AppRoleLogin::new(&config.auto_auth.method);
+    let backoff = Backoff::try_new(config.auto_auth.method.min_backoff, config.auto_auth.method.max_backoff)
+        .map_err(|error| Failure::Config(error.to_string()))?;
+    Ok(Agent { config, client, sinks, engine, method, backoff })
+}
+
+/// How messages name a template: its destination and where it is defined.
+pub fn template_name(template: &Template) -> String {
+    format!("template for `{}` ({})", template.destination.display(), template.origin)
+}
+
+/// Reads `source` files and compiles every template; returns every problem at once.
+pub fn compile_templates(templates: &[Template]) -> Result<Engine, String> {
+    let mut problems = Vec::new();
+    let mut specs = Vec::with_capacity(templates.len());
+    for template in templates {
+        let name = template_name(template);
+        let text = match &template.source {
+            TemplateSource::Contents(text) => text.clone(),
+            TemplateSource::File(path) => match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(error) => {
+                    problems.push(format!("{name}: cannot read the template source `{}`: {error}", path.display()));
+                    continue;
+                }
+            },
+        };
+        specs.push(TemplateSpec { name, text, error_on_missing_key: template.error_on_missing_key });
+    }
+    if !problems.is_empty() {
+        return Err(problems.join("\n"));
+    }
+    Engine::new(specs).map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+}
+
+async fn login(agent: &mut Agent) -> Result<Token, Failure> {
+    let exit_on_err = agent.config.auto_auth.method.exit_on_err;
+    login_with_backoff(&mut agent.method, &agent.client, &mut agent.backoff, exit_on_err)
+        .await
+        .map_err(|error| Failure::Runtime(format!("{error} (exit_on_err is set, so vaultward exits instead of retrying)")))
+}
+
+/// Writes `token` to every sink; a sink that fails is reported, the others are still written.
+pub fn write_sinks(sinks: &[FileSink], token: &Token) -> Result<(), Failure> {
+    let mut failures = Vec::new();
+    for sink in sinks {
+        match sink.write(&token.secret) {
+            Ok(WriteOutcome::Written) => info!(path = %sink.path().display(), "Wrote the token to the sink."),
+            Ok(WriteOutcome::Unchanged) => debug!(path = %sink.path().display(), "The sink already holds this token."),
+            Err(failure) => {
+                error!(error = %failure, "Could not write the token sink.");
+                failures.push(failure.to_string());
+            }
+        }
+    }
+    if failures.is_empty() { Ok(()) } else { Err(Failure::Runtime(failures.join("\n"))) }
+}
+
+/// Renders `indices` once and writes their destinations; returns the failures.
+pub async fn render_and_write(agent: &Agent, source: &Arc<VaultSource>, indices: &[usize]) -> Vec<(usize, RenderFailure)> {
+    let mut failures = Vec::new();
+    for (index, result) in agent.engine.render(indices, source).await {
+        let template = &agent.config.templates[index];
+        match result {
+            Ok(text) => match write_destination(&template.destination, &text, template.perms, template.create_dest_dirs) {
+                Ok(WriteOutcome::Written) => info!(destination = %template.destination.display(), "Rendered the template."),
+                Ok(WriteOutcome::Unchanged) => {
+                    debug!(destination = %template.destination.display(), "The template's output is unchanged; nothing written.")
+                }
+                Err(error) => failures.push((
+                    index,
+                    RenderFailure { template: template_name(template), message: error.to_string(), retryable: true },
+                )),
+            },
+            Err(failure) => failures.push((index, failure)),
+        }
+    }
+    failures
+}
+
+/// Renders every template, retrying failures up to `attempts` times with backoff.
+async fn render_with_retries(agent: &Agent, source: &Arc<VaultSource>, backoff: &mut Backoff, attempts: u32) -> Result<(), Failure> {
+    let mut pending: Vec<usize> = (0..agent.engine.len()).collect();
+    for attempt in 1..=attempts {
+        let failures = render_and_write(agent, source, &pending).await;
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let give_up = attempt == attempts || failures.iter().all(|(_, failure)| !failure.retryable);
+        if give_up {
+            let tried = if attempt == 1 { "once".to_owned() } else { format!("{attempt} times") };
+            let details: Vec<String> = failures.iter().map(|(_, failure)| failure.to_string()).collect();
+            return Err(Failure::Runtime(format!(
+                "{} template(s) could not be rendered (tried {tried}):\n{}",
+                failures.len(),
+                details.join("\n")
+            )));
+        }
+        let delay = backoff.next_delay();
+        for (_, failure) in &failures {
+            warn!(error = %failure, attempt, retry_in = ?delay, "Template could not be rendered; retrying.");
+        }
+        tokio::time::sleep(delay).await;
+        agent.engine.clear_cache();
+        pending = failures.into_iter().map(|(index, _)| index).collect();
+    }
+    Ok(())
+}
+
+/// The pid file: written at start, removed when dropped (at exit, on success or failure).
+pub struct PidFile {
+    path: PathBuf,
+}
+
+impl PidFile {
+    fn create(path: &Path) -> Result<Self, Failure> {
+        vaultward_core::fs::write_atomic(path, std::process::id().to_string().as_bytes(), 0o644)
+            .map_err(|error| Failure::Runtime(format!("cannot write the pid file: {error}")))?;
+        Ok(Self { path: path.to_path_buf() })
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_file(&self.path)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            warn!(path = %self.path.display(), %error, "Could not remove the pid file.");
+        }
+    }
+}

@@ -1,0 +1,771 @@
+//! Reads the located tree of one file into a [`Partial`] config, collecting every problem.
+//!
+//! Each block has a decode function that walks its entries with a `match` on the key; the
+//! fall-through arm reports an unknown key with the nearest valid one, or says that a key is a
+//! Vault Agent setting vaultward does not support (rather than ignoring it, which is how Vault
+//! Agent loses users' hours). Decoding never stops at the first problem.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{ConfigError, suggest};
+use crate::model::{
+    AppRole, AutoAuth, DEFAULT_MAX_BACKOFF, DEFAULT_MIN_BACKOFF, DEFAULT_SINK_MODE, DEFAULT_TEMPLATE_PERMS, FileSink,
+    Method, MethodKind, Template, TemplateConfig, TemplateSource, Vault,
+};
+use crate::syntax::{Entry, LineIndex, Node, Value};
+
+/// What one file contributes; files are merged afterwards.
+#[derive(Debug, Default)]
+pub(crate) struct Partial {
+    pub exit_after_auth: Option<bool>,
+    pub pid_file: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub log_format: Option<String>,
+    pub vault: Option<Vault>,
+    pub auto_auth: Option<AutoAuth>,
+    pub templates: Vec<Template>,
+    pub template_config: Option<TemplateConfig>,
+}
+
+const TOP_KEYS: &[&str] =
+    &["auto_auth", "exit_after_auth", "pid_file", "template", "template_config", "vault", "log_level", "log_format"];
+const TOP_UNSUPPORTED: &[&str] = &[
+    "cache",
+    "listener",
+    "api_proxy",
+    "telemetry",
+    "env_template",
+    "exec",
+    "disable_idle_connections",
+    "disable_keep_alives",
+    "log_file",
+    "log_rotate_duration",
+    "log_rotate_bytes",
+    "log_rotate_max_files",
+    "agent_api",
+];
+const VAULT_KEYS: &[&str] = &["address", "ca_cert", "tls_skip_verify", "namespace"];
+const VAULT_UNSUPPORTED: &[&str] = &["ca_path", "client_cert", "client_key", "tls_server_name", "retry"];
+const AUTO_AUTH_KEYS: &[&str] = &["method", "sink"];
+const AUTO_AUTH_UNSUPPORTED: &[&str] = &["enable_reauth_on_new_credentials"];
+const METHOD_KEYS: &[&str] = &["type", "mount_path", "min_backoff", "max_backoff", "exit_on_err", "config"];
+const METHOD_UNSUPPORTED: &[&str] = &["namespace", "wrap_ttl"];
+const APPROLE_KEYS: &[&str] = &["role_id_file_path", "secret_id_file_path", "remove_secret_id_file_after_reading"];
+const APPROLE_UNSUPPORTED: &[&str] = &["secret_id_response_wrapping_path"];
+const SINK_KEYS: &[&str] = &["type", "config"];
+const SINK_UNSUPPORTED: &[&str] = &["wrap_ttl", "dh_type", "dh_path", "derive_key", "aad", "aad_env_var"];
+const FILE_SINK_KEYS: &[&str] = &["path", "mode"];
+const FILE_SINK_UNSUPPORTED: &[&str] = &["uid", "gid", "owner", "group"];
+const TEMPLATE_KEYS: &[&str] = &["contents", "source", "destination", "perms", "create_dest_dirs", "error_on_missing_key"];
+const TEMPLATE_UNSUPPORTED: &[&str] = &[
+    "command",
+    "command_timeout",
+    "exec",
+    "backup",
+    "user",
+    "group",
+    "uid",
+    "gid",
+    "wait",
+    "left_delimiter",
+    "right_delimiter",
+    "sandbox_path",
+    "function_denylist",
+    "function_blacklist",
+    "error_fatal",
+];
+const TEMPLATE_CONFIG_KEYS: &[&str] = &["exit_on_retry_failure", "static_secret_render_interval"];
+const TEMPLATE_CONFIG_UNSUPPORTED: &[&str] = &["max_connections_per_host", "lease_renewal_threshold"];
+const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error"];
+const LOG_FORMATS: &[&str] = &["standard", "json"];
+
+/// Decodes one file's tree, appending problems to `errors`.
+pub(crate) struct Decoder<'s> {
+    file: &'s str,
+    text: &'s str,
+    index: LineIndex,
+    /// Problems found so far, in file order.
+    pub errors: Vec<ConfigError>,
+}
+
+impl<'s> Decoder<'s> {
+    pub(crate) fn new(file: &'s str, text: &'s str) -> Self {
+        Self { file, text, index: LineIndex::new(text), errors: Vec::new() }
+    }
+
+    /// `file:line:col` of a byte offset.
+    pub(crate) fn origin(&self, offset: usize) -> String {
+        let (line, column) = self.index.line_col(self.text, offset);
+        format!("{}:{line}:{column}", self.file)
+    }
+
+    pub(crate) fn error_at(&mut self, offset: usize, message: String, hint: Option<String>) {
+        let (line, column) = self.index.line_col(self.text, offset);
+        self.errors.push(ConfigError { file: self.file.to_owned(), line, column, message, hint });
+    }
+
+    // === values ===
+
+    fn entries<'n>(&mut self, node: &'n Node, path: &str) -> &'n [Entry] {
+        match &node.value {
+            Value::Object(entries) => entries,
+            other => {
+                let found = other.kind();
+                self.error_at(node.span.start, format!("`{path}` must be a block, found {found}"), None);
+                &[]
+            }
+        }
+    }
+
+    fn string(&mut self, node: &Node, path: &str) -> Option<String> {
+        match &node.value {
+            Value::String(value) => Some(value.clone()),
+            other => {
+                let found = other.kind();
+                let hint = matches!(other, Value::Expression(_)).then(|| "quote the value: `\"…\"`".to_owned());
+                self.error_at(node.span.start, format!("`{path}` must be a string, found {found}"), hint);
+                None
+            }
+        }
+    }
+
+    fn non_empty_string(&mut self, node: &Node, path: &str) -> Option<String> {
+        let value = self.string(node, path)?;
+        if value.trim().is_empty() {
+            self.error_at(node.span.start, format!("`{path}` must not be empty"), None);
+            return None;
+        }
+        Some(value)
+    }
+
+    fn path(&mut self, node: &Node, path: &str) -> Option<PathBuf> {
+        self.non_empty_string(node, path).map(PathBuf::from)
+    }
+
+    fn bool(&mut self, node: &Node, path: &str) -> Option<bool> {
+        match &node.value {
+            Value::Bool(value) => Some(*value),
+            // Vault reads booleans with Go's strconv.ParseBool, so "true" works there too.
+            Value::String(text) => match text.as_str() {
+                "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+                "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+                _ => {
+                    self.error_at(node.span.start, format!("`{path}` must be true or false, found \"{text}\""), None);
+                    None
+                }
+            },
+            other => {
+                let found = other.kind();
+                self.error_at(node.span.start, format!("`{path}` must be true or false, found {found}"), None);
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
+        let parsed = match &node.value {
+            Value::Number(raw) => raw.parse::<u64>().ok().map(Duration::from_secs),
+            Value::String(text) => parse_duration(text),
+            _ => None,
+        };
+        if parsed.is_none() {
+            let shown = match &node.value {
+                Value::Number(raw) => raw.clone(),
+                Value::String(text) => format!("\"{text}\""),
+                other => other.kind().to_owned(),
+            };
+            self.error_at(
+                node.span.start,
+                format!("`{path}` must be a duration, found {shown}"),
+                Some("write a duration such as \"500ms\", \"30s\", \"5m\" or \"1h30m\", or a whole number of seconds".to_owned()),
+            );
+        }
+        parsed
+    }
+
+    /// A file mode: an HCL integer written in octal with a leading zero (`0640`), or a string
+    /// read as octal (`"0640"`). A decimal integer such as `640` is rejected: Vault Agent would
+    /// read it as the decimal number, mode 0o1200, which is never what was meant.
+    fn mode(&mut self, node: &Node, path: &str) -> Option<u32> {
+        let (digits, quoted) = match &node.value {
+            Value::Number(raw) => (raw.as_str(), false),
+            Value::String(text) => (text.as_str(), true),
+            other => {
+                let found = other.kind();
+                self.error_at(node.span.start, format!("`{path}` must be an octal file mode such as 0640, found {found}"), None);
+                return None;
+            }
+        };
+        let octal = match u32::from_str_radix(digits.trim_start_matches("0o"), 8) {
+            Ok(value) if value <= 0o7777 && !digits.is_empty() => value,
+            _ => {
+                self.error_at(node.span.start, format!("`{path}` must be an octal file mode such as 0640, found `{digits}`"), None);
+                return None;
+            }
+        };
+        if !quoted && octal != 0 && !digits.starts_with('0') {
+            let decimal: u64 = digits.parse().unwrap_or_default();
+            self.error_at(
+                node.span.start,
+                format!(
+                    "`{path}` is the decimal number {digits}, which Vault Agent reads as mode {decimal:#o}; write the mode in octal with a leading zero: `0{digits}`"
+                ),
+                None,
+            );
+            return None;
+        }
+        Some(octal)
+    }
+
+    fn one_of(&mut self, node: &Node, path: &str, allowed: &[&str]) -> Option<String> {
+        let value = self.string(node, path)?;
+        if allowed.contains(&value.as_str()) {
+            return Some(value);
+        }
+        let list = allowed.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", ");
+        self.error_at(node.span.start, format!("`{path}` must be one of {list}, found \"{value}\""), None);
+        None
+    }
+
+    // === keys ===
+
+    fn unknown(&mut self, entry: &Entry, parent: &str, known: &[&str], unsupported: &[&str]) {
+        let key = entry.key.as_str();
+        let full = join(parent, key);
+        if unsupported.contains(&key) {
+            self.error_at(
+                entry.key_span.start,
+                format!("`{full}` is a Vault Agent setting that vaultward does not support yet"),
+                Some("remove it; vaultward refuses settings it would otherwise silently ignore".to_owned()),
+            );
+            return;
+        }
+        let place = if parent.is_empty() { "at the top level".to_owned() } else { format!("in `{parent}`") };
+        let message = match suggest(key, known) {
+            Some(nearest) => format!("unknown key `{key}` {place}; did you mean `{nearest}`?"),
+            None => format!("unknown key `{key}` {place}; valid keys are {}", quoted_list(known)),
+        };
+        self.error_at(entry.key_span.start, message, None);
+    }
+
+    /// Reports a key given twice where only one is allowed; returns true the first time.
+    fn first(&mut self, seen: &mut Vec<(String, usize)>, entry: &Entry, parent: &str) -> bool {
+        if let Some((_, offset)) = seen.iter().find(|(key, _)| *key == entry.key) {
+            let earlier = self.origin(*offset);
+            self.error_at(
+                entry.key_span.start,
+                format!("`{}` is set more than once (first at {earlier})", join(parent, &entry.key)),
+                None,
+            );
+            return false;
+        }
+        seen.push((entry.key.clone(), entry.key_span.start));
+        true
+    }
+
+    // === blocks ===
+
+    pub(crate) fn top(&mut self, root: &Node) -> Partial {
+        let mut partial = Partial::default();
+        let mut seen = Vec::new();
+        for entry in self.entries(root, "") {
+            if entry.key != "template" && !self.first(&mut seen, entry, "") {
+                continue;
+            }
+            let value = &entry.value;
+            match entry.key.as_str() {
+                "exit_after_auth" => partial.exit_after_auth = self.bool(value, "exit_after_auth"),
+                "pid_file" => partial.pid_file = self.path(value, "pid_file"),
+                "log_level" => partial.log_level = self.one_of(value, "log_level", LOG_LEVELS),
+                "log_format" => partial.log_format = self.one_of(value, "log_format", LOG_FORMATS),
+                "vault" => partial.vault = self.single_block(value, "vault").map(|node| self.vault(node)),
+                "auto_auth" => {
+                    partial.auto_auth = self.single_block(value, "auto_auth").and_then(|node| self.auto_auth(node))
+                }
+                "template_config" => {
+                    partial.template_config =
+                        self.single_block(value, "template_config").map(|node| self.template_config(node))
+                }
+                "template" => {
+                    for node in list_items(value) {
+                        let index = partial.templates.len();
+                        if let Some(template) = self.template(node, &format!("template[{index}]")) {
+                            partial.templates.push(template);
+                        } else {
+                            // Keep indexes stable in messages even when a template is invalid.
+                            partial.templates.push(placeholder_template());
+                        }
+                    }
+                }
+                _ => self.unknown(entry, "", TOP_KEYS, TOP_UNSUPPORTED),
+            }
+        }
+        partial.templates.retain(|template| !template.origin.is_empty());
+        partial
+    }
+
+    /// A block that may appear once: `x {}`, `x = {}` or a one-element list from JSON.
+    fn single_block<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n Node> {
+        match &node.value {
+            Value::List(items) if items.len() == 1 => Some(&items[0]),
+            Value::List(items) => {
+                self.error_at(node.span.start, format!("`{path}` may appear only once, found {} of them", items.len()), None);
+                None
+            }
+            _ => Some(node),
+        }
+    }
+
+    fn vault(&mut self, node: &Node) -> Vault {
+        let mut vault = Vault::default();
+        let mut seen = Vec::new();
+        for entry in self.entries(node, "vault") {
+            if !self.first(&mut seen, entry, "vault") {
+                continue;
+            }
+            let path = join("vault", &entry.key);
+            match entry.key.as_str() {
+                "address" => {
+                    vault.address = self.non_empty_string(&entry.value, &path);
+                    if let Some(address) = &vault.address
+                        && !(address.starts_with("http://") || address.starts_with("https://"))
+                    {
+                        self.error_at(
+                            entry.value.span.start,
+                            format!("`vault.address` must start with http:// or https://, found \"{address}\""),
+                            Some("write the full URL, e.g. \"https://vault.example.com:8200\"".to_owned()),
+                        );
+                    }
+                }
+                "ca_cert" => vault.ca_cert = self.path(&entry.value, &path),
+                "tls_skip_verify" => vault.tls_skip_verify = self.bool(&entry.value, &path),
+                "namespace" => vault.namespace = self.non_empty_string(&entry.value, &path),
+                _ => self.unknown(entry, "vault", VAULT_KEYS, VAULT_UNSUPPORTED),
+            }
+        }
+        vault
+    }
+
+    fn auto_auth(&mut self, node: &Node) -> Option<AutoAuth> {
+        let mut method = None;
+        let mut method_count = 0;
+        let mut sinks = Vec::new();
+        let mut sink_count = 0;
+        let mut failed = false;
+        for entry in self.entries(node, "auto_auth") {
+            match entry.key.as_str() {
+                "method" => {
+                    for (label, body) in self.labelled(&entry.value, METHOD_KEYS) {
+                        method_count += 1;
+                        if method_count > 1 {
+                            self.error_at(
+                                entry.key_span.start,
+                                "`auto_auth` takes exactly one `method` block, found another one here".to_owned(),
+                                None,
+                            );
+                            failed = true;
+                            continue;
+                        }
+                        method = self.method(label, body);
+                        failed |= method.is_none();
+                    }
+                }
+                "sink" => {
+                    for (label, body) in self.labelled(&entry.value, SINK_KEYS) {
+                        let path = format!("auto_auth.sink[{sink_count}]");
+                        sink_count += 1;
+                        match self.sink(label, body, &path) {
+                            Some(sink) => sinks.push(sink),
+                            None => failed = true,
+                        }
+                    }
+                }
+                _ => self.unknown(entry, "auto_auth", AUTO_AUTH_KEYS, AUTO_AUTH_UNSUPPORTED),
+            }
+        }
+        if method_count == 0 {
+            self.error_at(
+                node.span.start,
+                "`auto_auth` has no `method` block".to_owned(),
+                Some("add `method \"approle\" { config { role_id_file_path = \"…\" secret_id_file_path = \"…\" } }`".to_owned()),
+            );
+            return None;
+        }
+        if failed {
+            return None;
+        }
+        method.map(|method| AutoAuth { method, sinks })
+    }
+
+    /// Splits `method "approle" { … }` (label form) from `method { type = "approle" … }`.
+    /// Returns each block body with its label, if it had one.
+    fn labelled<'n>(&mut self, node: &'n Node, fields: &[&str]) -> Vec<(Option<(String, usize)>, &'n Node)> {
+        let mut out = Vec::new();
+        for item in list_items(node) {
+            let Value::Object(entries) = &item.value else {
+                out.push((None, item));
+                continue;
+            };
+            let is_label_form = !entries.is_empty()
+                && entries.iter().all(|entry| {
+                    !fields.contains(&entry.key.as_str())
+                        && match &entry.value.value {
+                            Value::Object(_) => true,
+                            Value::List(items) => items.iter().all(|i| matches!(i.value, Value::Object(_))),
+                            _ => false,
+                        }
+                });
+            if is_label_form {
+                for entry in entries {
+                    for body in list_items(&entry.value) {
+                        out.push((Some((entry.key.clone(), entry.key_span.start)), body));
+                    }
+                }
+            } else {
+                out.push((None, item));
+            }
+        }
+        out
+    }
+
+    fn method(&mut self, label: Option<(String, usize)>, node: &Node) -> Option<Method> {
+        let path = "auto_auth.method";
+        let mut kind_name = label.clone();
+        let mut mount_path = None;
+        let mut min_backoff = None;
+        let mut max_backoff = None;
+        let mut exit_on_err = false;
+        let mut config = None;
+        let mut seen = Vec::new();
+        for entry in self.entries(node, path) {
+            if !self.first(&mut seen, entry, path) {
+                continue;
+            }
+            let field = join(path, &entry.key);
+            match entry.key.as_str() {
+                // `type` wins over the label, as in Vault.
+                "type" => {
+                    kind_name = self.non_empty_string(&entry.value, &field).map(|name| (name, entry.value.span.start))
+                }
+                "mount_path" => {
+                    mount_path = self.non_empty_string(&entry.value, &field).map(|p| p.trim_matches('/').to_owned())
+                }
+                "min_backoff" => min_backoff = self.duration(&entry.value, &field).map(|d| (d, entry.value.span.start)),
+                "max_backoff" => max_backoff = self.duration(&entry.value, &field).map(|d| (d, entry.value.span.start)),
+                "exit_on_err" => exit_on_err = self.bool(&entry.value, &field).unwrap_or(false),
+                "config" => config = Some(&entry.value),
+                _ => self.unknown(entry, path, METHOD_KEYS, METHOD_UNSUPPORTED),
+            }
+        }
+        let Some((kind_name, kind_offset)) = kind_name else {
+            self.error_at(
+                node.span.start,
+                "`auto_auth.method` has no type".to_owned(),
+                Some("write `method \"approle\" { … }` or set `type = \"approle\"`".to_owned()),
+            );
+            return None;
+        };
+        let kind = match kind_name.as_str() {
+            "approle" => {
+                let Some(config) = config else {
+                    self.error_at(
+                        node.span.start,
+                        "`auto_auth.method.config` is missing".to_owned(),
+                        Some("add `config { role_id_file_path = \"…\" secret_id_file_path = \"…\" }`".to_owned()),
+                    );
+                    return None;
+                };
+                MethodKind::AppRole(self.approle(config)?)
+            }
+            "token_file" | "jwt" | "kubernetes" | "cert" | "kerberos" | "aws" | "azure" | "gcp" | "alicloud" | "cf"
+            | "ldap" | "oci" => {
+                self.error_at(
+                    kind_offset,
+                    format!("auth method `{kind_name}` is not supported by vaultward yet; supported: \"approle\""),
+                    None,
+                );
+                return None;
+            }
+            other => {
+                let hint = suggest(other, &["approle"]).map(|s| format!("did you mean \"{s}\"?"));
+                self.error_at(kind_offset, format!("unknown auth method `{other}`; supported: \"approle\""), hint);
+                return None;
+            }
+        };
+        let min = min_backoff.map_or(DEFAULT_MIN_BACKOFF, |(d, _)| d);
+        let max = max_backoff.map_or(DEFAULT_MAX_BACKOFF, |(d, _)| d);
+        if min.is_zero() {
+            let offset = min_backoff.map_or(node.span.start, |(_, o)| o);
+            self.error_at(offset, "`auto_auth.method.min_backoff` must be greater than zero".to_owned(), None);
+            return None;
+        }
+        if min > max {
+            let offset = max_backoff.or(min_backoff).map_or(node.span.start, |(_, o)| o);
+            self.error_at(
+                offset,
+                format!("`auto_auth.method.min_backoff` ({min:?}) is larger than `auto_auth.method.max_backoff` ({max:?})"),
+                None,
+            );
+            return None;
+        }
+        Some(Method {
+            kind,
+            mount_path: mount_path.unwrap_or_else(|| format!("auth/{kind_name}")),
+            min_backoff: min,
+            max_backoff: max,
+            exit_on_err,
+        })
+    }
+
+    fn approle(&mut self, node: &Node) -> Option<AppRole> {
+        let path = "auto_auth.method.config";
+        let mut role_id = None;
+        let mut secret_id = None;
+        let mut remove = true;
+        let mut seen = Vec::new();
+        let mut ok = true;
+        for entry in self.entries(node, path) {
+            if !self.first(&mut seen, entry, path) {
+                continue;
+            }
+            let field = join(path, &entry.key);
+            match entry.key.as_str() {
+                "role_id_file_path" => {
+                    role_id = self.path(&entry.value, &field);
+                    ok &= role_id.is_some();
+                }
+                "secret_id_file_path" => {
+                    // An empty value means "no secret_id", as in Vault.
+                    secret_id = self.string(&entry.value, &field).filter(|p| !p.trim().is_empty()).map(PathBuf::from)
+                }
+                "remove_secret_id_file_after_reading" => remove = self.bool(&entry.value, &field).unwrap_or(true),
+                _ => {
+                    self.unknown(entry, path, APPROLE_KEYS, APPROLE_UNSUPPORTED);
+                    ok = false;
+                }
+            }
+        }
+        if role_id.is_none() && ok {
+            self.error_at(
+                node.span.start,
+                "`auto_auth.method.config.role_id_file_path` is missing".to_owned(),
+                Some("set it to the file that holds the AppRole role_id".to_owned()),
+            );
+        }
+        Some(AppRole { role_id_file_path: role_id?, secret_id_file_path: secret_id, remove_secret_id_file_after_reading: remove })
+    }
+
+    fn sink(&mut self, label: Option<(String, usize)>, node: &Node, path: &str) -> Option<FileSink> {
+        let mut kind = label;
+        let mut config = None;
+        let mut seen = Vec::new();
+        for entry in self.entries(node, path) {
+            if !self.first(&mut seen, entry, path) {
+                continue;
+            }
+            match entry.key.as_str() {
+                "type" => kind = self.string(&entry.value, &join(path, "type")).map(|k| (k, entry.value.span.start)),
+                "config" => config = Some(&entry.value),
+                _ => self.unknown(entry, path, SINK_KEYS, SINK_UNSUPPORTED),
+            }
+        }
+        match kind {
+            Some((kind, _)) if kind == "file" => {}
+            Some((kind, offset)) => {
+                self.error_at(offset, format!("unknown sink type `{kind}` in `{path}`; supported: \"file\""), None);
+                return None;
+            }
+            None => {
+                self.error_at(node.span.start, format!("`{path}` has no type"), Some("write `sink \"file\" { config { path = \"…\" } }`".to_owned()));
+                return None;
+            }
+        }
+        let Some(config) = config else {
+            self.error_at(node.span.start, format!("`{path}.config` is missing"), Some("add `config { path = \"/path/to/token\" }`".to_owned()));
+            return None;
+        };
+        let config_path = format!("{path}.config");
+        let mut file = None;
+        let mut mode = Some(DEFAULT_SINK_MODE);
+        let mut seen = Vec::new();
+        for entry in self.entries(config, &config_path) {
+            if !self.first(&mut seen, entry, &config_path) {
+                continue;
+            }
+            let field = join(&config_path, &entry.key);
+            match entry.key.as_str() {
+                "path" => file = self.path(&entry.value, &field),
+                "mode" => mode = self.mode(&entry.value, &field),
+                _ => self.unknown(entry, &config_path, FILE_SINK_KEYS, FILE_SINK_UNSUPPORTED),
+            }
+        }
+        if file.is_none() && !seen.iter().any(|(k, _)| k == "path") {
+            self.error_at(config.span.start, format!("`{config_path}.path` is missing"), Some("set it to the file the token is written to".to_owned()));
+        }
+        Some(FileSink { path: file?, mode: mode? })
+    }
+
+    fn template(&mut self, node: &Node, path: &str) -> Option<Template> {
+        let mut contents = None;
+        let mut source = None;
+        let mut destination = None;
+        let mut perms = Some(DEFAULT_TEMPLATE_PERMS);
+        let mut create_dest_dirs = true;
+        let mut error_on_missing_key = false;
+        let mut seen = Vec::new();
+        let errors_before = self.errors.len();
+        for entry in self.entries(node, path) {
+            if !self.first(&mut seen, entry, path) {
+                continue;
+            }
+            let field = join(path, &entry.key);
+            match entry.key.as_str() {
+                "contents" => contents = self.string(&entry.value, &field).map(|c| (c, entry.key_span.start)),
+                "source" => source = self.path(&entry.value, &field).map(|s| (s, entry.key_span.start)),
+                "destination" => destination = self.path(&entry.value, &field),
+                "perms" => perms = self.mode(&entry.value, &field),
+                "create_dest_dirs" => create_dest_dirs = self.bool(&entry.value, &field).unwrap_or(true),
+                "error_on_missing_key" => error_on_missing_key = self.bool(&entry.value, &field).unwrap_or(false),
+                _ => self.unknown(entry, path, TEMPLATE_KEYS, TEMPLATE_UNSUPPORTED),
+            }
+        }
+        let template_source = match (contents, source) {
+            (Some((contents, _)), None) => Some(TemplateSource::Contents(contents)),
+            (None, Some((source, _))) => Some(TemplateSource::File(source)),
+            (Some(_), Some((_, offset))) => {
+                self.error_at(offset, format!("`{path}` sets both `contents` and `source`; set exactly one"), None);
+                None
+            }
+            (None, None) => {
+                if !seen.iter().any(|(k, _)| k == "contents" || k == "source") {
+                    self.error_at(
+                        node.span.start,
+                        format!("`{path}` needs `contents` or `source`"),
+                        Some("set `contents = \"…\"` for an inline template or `source = \"/path/file.tmpl\"`".to_owned()),
+                    );
+                }
+                None
+            }
+        };
+        if destination.is_none() && !seen.iter().any(|(k, _)| k == "destination") {
+            self.error_at(node.span.start, format!("`{path}.destination` is missing"), Some("set it to the file the template renders into".to_owned()));
+        }
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(Template {
+            source: template_source?,
+            destination: destination?,
+            perms: perms?,
+            create_dest_dirs,
+            error_on_missing_key,
+            origin: self.origin(node.span.start),
+        })
+    }
+
+    fn template_config(&mut self, node: &Node) -> TemplateConfig {
+        let path = "template_config";
+        let mut config = TemplateConfig::default();
+        let mut seen = Vec::new();
+        for entry in self.entries(node, path) {
+            if !self.first(&mut seen, entry, path) {
+                continue;
+            }
+            let field = join(path, &entry.key);
+            match entry.key.as_str() {
+                "exit_on_retry_failure" => {
+                    config.exit_on_retry_failure = self.bool(&entry.value, &field).unwrap_or(false)
+                }
+                "static_secret_render_interval" => {
+                    if let Some(interval) = self.duration(&entry.value, &field) {
+                        if interval.is_zero() {
+                            self.error_at(entry.value.span.start, format!("`{field}` must be greater than zero"), None);
+                        } else {
+                            config.static_secret_render_interval = interval;
+                        }
+                    }
+                }
+                _ => self.unknown(entry, path, TEMPLATE_CONFIG_KEYS, TEMPLATE_CONFIG_UNSUPPORTED),
+            }
+        }
+        config
+    }
+}
+
+fn placeholder_template() -> Template {
+    Template {
+        source: TemplateSource::Contents(String::new()),
+        destination: PathBuf::new(),
+        perms: 0,
+        create_dest_dirs: false,
+        error_on_missing_key: false,
+        origin: String::new(),
+    }
+}
+
+/// The items of a repeatable block: a list's items, or the node itself.
+fn list_items(node: &Node) -> Vec<&Node> {
+    match &node.value {
+        Value::List(items) => items.iter().collect(),
+        _ => vec![node],
+    }
+}
+
+fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() { key.to_owned() } else { format!("{parent}.{key}") }
+}
+
+fn quoted_list(keys: &[&str]) -> String {
+    keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// Parses a Go-style duration (`"1h30m"`, `"500ms"`, `"2.5s"`) or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        if number_len == 0 {
+            return None;
+        }
+        let number: f64 = rest[..number_len].parse().ok()?;
+        rest = &rest[number_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let seconds_per_unit = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += Duration::try_from_secs_f64(number * seconds_per_unit).ok()?;
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("300"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("5 minutes"), None);
+        assert_eq!(parse_duration("s"), None);
+    }
+}

@@ -1,0 +1,130 @@
+//! Turns hcl-rs's HCL2 syntax tree (and JSON, which HCL2 reads as an object expression) into
+//! the located [`Node`] tree.
+//!
+//! Strings are taken from the source text rather than evaluated: a config is data, and
+//! `${…}` inside a template or a command must reach it unchanged, as Vault Agent passes it.
+
+use std::ops::Range;
+
+use hcl::edit::expr::{Expression, ObjectKey};
+use hcl::edit::parser;
+use hcl::edit::repr::Span;
+use hcl::edit::structure::{Body, Structure};
+
+use crate::syntax::{Entry, Node, Value, heredoc_body, unescape};
+
+/// A syntax error reported by hcl-rs.
+#[derive(Debug, Clone)]
+pub struct ParseError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// Byte offset.
+    pub offset: usize,
+    /// hcl-rs's message.
+    pub message: String,
+}
+
+impl From<parser::Error> for ParseError {
+    fn from(error: parser::Error) -> Self {
+        let location = error.location();
+        ParseError {
+            line: location.line(),
+            column: location.column(),
+            offset: location.offset(),
+            message: error.message().to_owned(),
+        }
+    }
+}
+
+/// Parses an HCL2 file.
+pub fn parse_body(text: &str) -> Result<Node, ParseError> {
+    let body = parser::parse_body(text)?;
+    Ok(Node { value: Value::Object(body_entries(&body, text)), span: 0..text.len() })
+}
+
+/// Parses a JSON file (an HCL2 object expression).
+pub fn parse_json(text: &str) -> Result<Node, ParseError> {
+    let expression = parser::parse_expr(text)?;
+    Ok(expression_node(&expression, text))
+}
+
+fn body_entries(body: &Body, text: &str) -> Vec<Entry> {
+    body.iter()
+        .map(|structure| match structure {
+            Structure::Attribute(attribute) => Entry {
+                key: attribute.key.as_str().to_owned(),
+                key_span: span_of(&attribute.key),
+                value: expression_node(&attribute.value, text),
+            },
+            Structure::Block(block) => {
+                let body_span = block.body.span().unwrap_or_else(|| span_of(block));
+                let mut value = Node { value: Value::Object(body_entries(&block.body, text)), span: body_span };
+                for label in block.labels.iter().rev() {
+                    let key_span = label.span().unwrap_or_else(|| span_of(block));
+                    let span = key_span.start..value.span.end;
+                    value = Node {
+                        value: Value::Object(vec![Entry { key: label.as_str().to_owned(), key_span, value }]),
+                        span,
+                    };
+                }
+                Entry { key: block.ident.as_str().to_owned(), key_span: span_of(&block.ident), value }
+            }
+        })
+        .collect()
+}
+
+fn expression_node(expression: &Expression, text: &str) -> Node {
+    let span = span_of(expression);
+    let source = text.get(span.clone()).unwrap_or_default();
+    let value = match expression {
+        Expression::Null(_) => Value::Null,
+        Expression::Bool(value) => Value::Bool(*value.value()),
+        Expression::Number(_) => Value::Number(source.trim().to_owned()),
+        Expression::String(value) => Value::String(value.value().clone()),
+        Expression::StringTemplate(_) => {
+            let body = source.trim().strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(source);
+            match unescape(body) {
+                Ok(value) => Value::String(value),
+                Err(_) => Value::Expression("a string template"),
+            }
+        }
+        Expression::HeredocTemplate(_) => match heredoc_body(source.trim_start()) {
+            Some(value) => Value::String(value),
+            None => Value::Expression("a heredoc"),
+        },
+        Expression::Array(array) => Value::List(array.iter().map(|item| expression_node(item, text)).collect()),
+        Expression::Object(object) => Value::Object(
+            object
+                .iter()
+                .map(|(key, value)| {
+                    let (key, key_span) = match key {
+                        ObjectKey::Ident(ident) => (ident.as_str().to_owned(), span_of(ident)),
+                        ObjectKey::Expression(expression) => {
+                            let node = expression_node(expression, text);
+                            let key = match node.value {
+                                Value::String(key) => key,
+                                _ => text.get(node.span.clone()).unwrap_or_default().to_owned(),
+                            };
+                            (key, node.span)
+                        }
+                    };
+                    Entry { key, key_span, value: expression_node(value.expr(), text) }
+                })
+                .collect(),
+        ),
+        Expression::Parenthesis(inner) => return expression_node(inner.inner(), text),
+        Expression::Variable(_) => Value::Expression("a bare word (an HCL2 variable)"),
+        Expression::Conditional(_) => Value::Expression("a conditional expression"),
+        Expression::FuncCall(_) => Value::Expression("a function call"),
+        Expression::Traversal(_) => Value::Expression("an attribute traversal"),
+        Expression::UnaryOp(_) | Expression::BinaryOp(_) => Value::Expression("an arithmetic expression"),
+        Expression::ForExpr(_) => Value::Expression("a for expression"),
+    };
+    Node { value, span }
+}
+
+fn span_of(item: &impl Span) -> Range<usize> {
+    item.span().unwrap_or(0..0)
+}

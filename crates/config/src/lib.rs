@@ -1,0 +1,153 @@
+//! vaultward's configuration: the Vault Agent config language, read strictly.
+//!
+//! # Flow
+//!
+//! ```text
+//! Source (name + text) ──syntax──▶ Node tree ──decode──▶ Partial ──merge──▶ Config
+//! ```
+//!
+//! 1. **Syntax.** A `.json` file (or one that starts with `{`) is read as JSON; anything else
+//!    as HCL2 with hcl-rs ([`hcl2`]). When hcl-rs rejects the file, it is read again as HCL1
+//!    ([`hcl1`]), the dialect Vault itself uses, which accepts the quoted-key style
+//!    (`"auto_auth" = { … }`) and repeated keys. Both produce the same located [`syntax::Node`]
+//!    tree.
+//! 2. **Decode.** [`decode`] walks the tree block by block. Unknown keys, wrong types, decimal
+//!    file modes and missing required keys become [`ConfigError`]s with `file:line:col`; every
+//!    problem in every file is collected.
+//! 3. **Merge.** Files given together (several `-config` flags, or a directory) are merged as
+//!    Vault Agent merges them: a later file's `vault`, `auto_auth`, `template_config` and
+//!    `pid_file` replace earlier ones, `template` blocks are concatenated, `exit_after_auth` is
+//!    OR-ed. Then whole-config rules are checked (an `auto_auth` block is required, and it needs
+//!    a sink or a template).
+//!
+//! **Architecture invariant:** this crate does no IO and knows nothing of tokio or HTTP. The
+//! caller reads the files; tests pass strings.
+
+pub mod decode;
+pub mod error;
+pub mod hcl1;
+pub mod hcl2;
+pub mod model;
+pub mod syntax;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use model::*;
+
+/// One config file's name (as the user wrote it, for messages) and text.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The file's path as given, used in messages.
+    pub name: String,
+    /// The file's text.
+    pub text: String,
+}
+
+impl Source {
+    /// Bundles a name and a text.
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        Self { name: name.into(), text: text.into() }
+    }
+}
+
+/// Parses, validates and merges config files, in order.
+pub fn parse(sources: &[Source]) -> Result<Config, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut partials = Vec::new();
+    for source in sources {
+        let mut decoder = decode::Decoder::new(&source.name, &source.text);
+        match parse_syntax(source) {
+            Ok(root) => {
+                let partial = decoder.top(&root);
+                partials.push((source, partial));
+            }
+            Err((offset, message)) => decoder.error_at(offset, format!("syntax error: {message}"), None),
+        }
+        errors.append(&mut decoder.errors);
+    }
+    let config = merge(sources, partials, &mut errors);
+    match config {
+        Some(config) if errors.is_empty() => Ok(config),
+        _ => Err(ConfigErrors(errors)),
+    }
+}
+
+/// Parses one file into the located tree, trying HCL2 and then HCL1; on failure returns the
+/// byte offset and message of the error that got further into the file.
+fn parse_syntax(source: &Source) -> Result<syntax::Node, (usize, String)> {
+    let trimmed = source.text.trim_start();
+    let looks_like_json = source.name.ends_with(".json") || trimmed.starts_with('{');
+    if looks_like_json {
+        return hcl2::parse_json(&source.text).map_err(|error| (error.offset, format!("invalid JSON: {}", error.message)));
+    }
+    match hcl2::parse_body(&source.text) {
+        Ok(root) => Ok(root),
+        Err(hcl2_error) => match hcl1::parse(&source.text) {
+            Ok(root) => Ok(root),
+            Err(hcl1_error) if hcl1_error.offset > hcl2_error.offset => Err((hcl1_error.offset, hcl1_error.message)),
+            Err(_) => Err((hcl2_error.offset, hcl2_error.message)),
+        },
+    }
+}
+
+fn merge(sources: &[Source], partials: Vec<(&Source, decode::Partial)>, errors: &mut Vec<ConfigError>) -> Option<Config> {
+    let whole_config_error = |message: String, hint: Option<String>| ConfigError {
+        file: sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
+        line: 0,
+        column: 0,
+        message,
+        hint,
+    };
+    if sources.is_empty() {
+        errors.push(whole_config_error("no config file given".to_owned(), Some("pass -config=/path/to/config.hcl".to_owned())));
+        return None;
+    }
+    let mut exit_after_auth = false;
+    let mut pid_file = None;
+    let mut log_level = None;
+    let mut log_format = None;
+    let mut vault = None;
+    let mut auto_auth = None;
+    let mut auto_auth_seen = false;
+    let mut templates = Vec::new();
+    let mut template_config = None;
+    for (_, partial) in partials {
+        exit_after_auth |= partial.exit_after_auth.unwrap_or(false);
+        pid_file = partial.pid_file.or(pid_file);
+        log_level = partial.log_level.or(log_level);
+        log_format = partial.log_format.or(log_format);
+        vault = partial.vault.or(vault);
+        auto_auth_seen |= partial.auto_auth.is_some();
+        auto_auth = partial.auto_auth.or(auto_auth);
+        template_config = partial.template_config.or(template_config);
+        templates.extend(partial.templates);
+    }
+    if !errors.is_empty() {
+        return None;
+    }
+    let Some(auto_auth) = auto_auth else {
+        if !auto_auth_seen {
+            errors.push(whole_config_error(
+                "no `auto_auth` block: vaultward needs one to log in".to_owned(),
+                Some("add `auto_auth { method \"approle\" { config { … } } sink \"file\" { config { path = \"…\" } } }`".to_owned()),
+            ));
+        }
+        return None;
+    };
+    if auto_auth.sinks.is_empty() && templates.is_empty() {
+        errors.push(whole_config_error(
+            "`auto_auth` needs at least one `sink` or one `template`: otherwise the token is not used".to_owned(),
+            Some("add `sink \"file\" { config { path = \"/path/to/token\" } }` to `auto_auth`".to_owned()),
+        ));
+        return None;
+    }
+    Some(Config {
+        exit_after_auth,
+        pid_file,
+        log_level,
+        log_format,
+        vault: vault.unwrap_or_default(),
+        auto_auth,
+        templates,
+        template_config: template_config.unwrap_or_default(),
+    })
+}

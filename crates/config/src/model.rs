@@ -1,0 +1,147 @@
+//! The validated configuration types the rest of vaultward consumes.
+//!
+//! Every value here has been checked: durations are [`Duration`]s, modes are octal `u32`s,
+//! exactly one of a template's `contents`/`source` is set, and so on. Components never see the
+//! raw syntax tree.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The whole agent configuration, after merging every file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Exit after the first token is written to every sink and every template rendered once.
+    pub exit_after_auth: bool,
+    /// Where to write the process id, removed at exit.
+    pub pid_file: Option<PathBuf>,
+    /// `log_level` from the file; the command line and the environment win over it.
+    pub log_level: Option<String>,
+    /// `log_format` from the file (`standard` or `json`).
+    pub log_format: Option<String>,
+    /// The `vault {}` block.
+    pub vault: Vault,
+    /// The `auto_auth {}` block.
+    pub auto_auth: AutoAuth,
+    /// Every `template {}` block, in file order.
+    pub templates: Vec<Template>,
+    /// The `template_config {}` block.
+    pub template_config: TemplateConfig,
+}
+
+/// The `vault {}` block. Every field is optional here; the environment and defaults are
+/// applied by the agent, which logs where the address came from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Vault {
+    /// `address`, e.g. `https://vault.example:8200`.
+    pub address: Option<String>,
+    /// `ca_cert`: a PEM file of CA certificates to trust instead of the system roots.
+    pub ca_cert: Option<PathBuf>,
+    /// `tls_skip_verify`.
+    pub tls_skip_verify: Option<bool>,
+    /// `namespace`, sent as `X-Vault-Namespace`.
+    pub namespace: Option<String>,
+}
+
+/// The `auto_auth {}` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoAuth {
+    /// The one `method {}`.
+    pub method: Method,
+    /// Every `sink {}`, in file order.
+    pub sinks: Vec<FileSink>,
+}
+
+/// `auto_auth { method {} }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Method {
+    /// The method and its `config {}`.
+    pub kind: MethodKind,
+    /// `mount_path`, without a trailing slash (default `auth/<type>`).
+    pub mount_path: String,
+    /// `min_backoff` (default 1s).
+    pub min_backoff: Duration,
+    /// `max_backoff` (default 5m).
+    pub max_backoff: Duration,
+    /// `exit_on_err`: exit non-zero on the first authentication error.
+    pub exit_on_err: bool,
+}
+
+/// The supported auth methods.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MethodKind {
+    /// `type = "approle"`.
+    AppRole(AppRole),
+}
+
+/// `method "approle" { config { … } }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppRole {
+    /// `role_id_file_path`.
+    pub role_id_file_path: PathBuf,
+    /// `secret_id_file_path`; unset for roles with `bind_secret_id = false`.
+    pub secret_id_file_path: Option<PathBuf>,
+    /// `remove_secret_id_file_after_reading` (default true); vaultward removes the file only
+    /// after a successful login.
+    pub remove_secret_id_file_after_reading: bool,
+}
+
+/// `sink "file" { config { path, mode } }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSink {
+    /// `config.path`.
+    pub path: PathBuf,
+    /// `config.mode` (default 0640).
+    pub mode: u32,
+}
+
+/// Where a template's text comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TemplateSource {
+    /// `contents = "…"`.
+    Contents(String),
+    /// `source = "/path/to/file.tmpl"`.
+    File(PathBuf),
+}
+
+/// A `template {}` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    /// `contents` or `source`.
+    pub source: TemplateSource,
+    /// `destination`.
+    pub destination: PathBuf,
+    /// `perms` (default 0644).
+    pub perms: u32,
+    /// `create_dest_dirs` (default true).
+    pub create_dest_dirs: bool,
+    /// `error_on_missing_key` (default false).
+    pub error_on_missing_key: bool,
+    /// Where the block was written, `file:line:col`, for messages.
+    pub origin: String,
+}
+
+/// The `template_config {}` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateConfig {
+    /// `exit_on_retry_failure`: exit non-zero when a template exhausts its retries.
+    pub exit_on_retry_failure: bool,
+    /// `static_secret_render_interval` (default 5m): how often static secrets are re-read.
+    pub static_secret_render_interval: Duration,
+}
+
+impl Default for TemplateConfig {
+    fn default() -> Self {
+        Self { exit_on_retry_failure: false, static_secret_render_interval: DEFAULT_STATIC_SECRET_RENDER_INTERVAL }
+    }
+}
+
+/// Default `min_backoff`.
+pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_secs(1);
+/// Default `max_backoff`.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Default sink `mode`.
+pub const DEFAULT_SINK_MODE: u32 = 0o640;
+/// Default template `perms`.
+pub const DEFAULT_TEMPLATE_PERMS: u32 = 0o644;
+/// Default `static_secret_render_interval`.
+pub const DEFAULT_STATIC_SECRET_RENDER_INTERVAL: Duration = Duration::from_secs(300);

@@ -1,0 +1,186 @@
+//! The located value tree every config syntax is turned into.
+//!
+//! HCL2 (through hcl-rs), HCL1 (our own small parser, for the quoted-key style Vault accepts)
+//! and JSON all produce the same [`Node`] tree, in which every key and every value keeps the
+//! byte range it came from. The decoder reads only this tree, so every error it reports can
+//! name a `file:line:col`, whatever syntax the user wrote.
+//!
+//! Blocks follow the HCL JSON mapping: `method "approle" { … }` becomes the entry `method`
+//! whose value is an object with the single entry `approle`. Repeated keys are kept as repeated
+//! entries, in file order; the decoder decides whether a key may repeat.
+
+use std::ops::Range;
+
+/// A value with the byte range of the source it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// The value.
+    pub value: Value,
+    /// Byte range in the source text.
+    pub span: Range<usize>,
+}
+
+/// One `key = value` (or block) inside an object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The key, unquoted.
+    pub key: String,
+    /// Byte range of the key in the source text.
+    pub key_span: Range<usize>,
+    /// The value.
+    pub value: Node,
+}
+
+/// The kinds of values a config can hold.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number, kept as written so that `0640` can be read as octal.
+    Number(String),
+    /// A string, with escapes resolved; `${…}` is kept verbatim.
+    String(String),
+    /// `[ … ]`.
+    List(Vec<Node>),
+    /// `{ … }` or a block body.
+    Object(Vec<Entry>),
+    /// An HCL2 expression that a config cannot evaluate (a variable, a function call, …),
+    /// with a short description of what it is.
+    Expression(&'static str),
+}
+
+impl Value {
+    /// A short name of the kind of value, for "expected X, found Y" messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::List(_) => "a list",
+            Value::Object(_) => "a block",
+            Value::Expression(what) => what,
+        }
+    }
+}
+
+/// Maps byte offsets of one source text to 1-based lines and columns.
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    line_starts: Vec<usize>,
+}
+
+impl LineIndex {
+    /// Indexes `text`.
+    pub fn new(text: &str) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(offset, _)| offset + 1));
+        Self { line_starts }
+    }
+
+    /// The 1-based line and column (in characters) of byte `offset` of `text`.
+    pub fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
+        let line = self.line_starts.partition_point(|start| *start <= offset).max(1);
+        let start = self.line_starts[line - 1];
+        let end = offset.min(text.len());
+        let column = text.get(start..end).map_or(end.saturating_sub(start), |s| s.chars().count()) + 1;
+        (line, column)
+    }
+}
+
+/// Resolves the escapes of an HCL quoted string body (without the quotes). `${…}` and `%{…}`
+/// are kept verbatim, except `$${` and `%%{`, which HCL2 uses to escape them.
+pub fn unescape(body: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('r') => out.push('\r'),
+                Some('t') => out.push('\t'),
+                Some('"') => out.push('"'),
+                Some('\\') => out.push('\\'),
+                Some('/') => out.push('/'),
+                Some(kind @ ('u' | 'U')) => {
+                    let digits = if kind == 'u' { 4 } else { 8 };
+                    let hex: String = (0..digits).filter_map(|_| chars.next()).collect();
+                    let code = u32::from_str_radix(&hex, 16)
+                        .ok()
+                        .and_then(char::from_u32)
+                        .ok_or_else(|| format!("invalid unicode escape `\\{kind}{hex}`"))?;
+                    out.push(code);
+                }
+                Some(other) => return Err(format!("unknown escape `\\{other}` in a string")),
+                None => return Err("a string ends with a lone `\\`".to_owned()),
+            },
+            '$' | '%' if chars.peek() == Some(&c) => {
+                // `$${` → `${` and `%%{` → `%{`; a lone `$$` stays as written.
+                let mut lookahead = chars.clone();
+                lookahead.next();
+                if lookahead.peek() == Some(&'{') {
+                    chars.next();
+                }
+                out.push(c);
+            }
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+/// The text of a heredoc given its whole source `<<EOT\n…\nEOT` (or `<<-EOT`, which removes the
+/// smallest common indentation of its lines).
+pub fn heredoc_body(source: &str) -> Option<String> {
+    let rest = source.strip_prefix("<<")?;
+    let (indented, rest) = match rest.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, rest),
+    };
+    let newline = rest.find('\n')?;
+    let delimiter = rest[..newline].trim_end_matches('\r').trim();
+    let body = &rest[newline + 1..];
+    let mut lines: Vec<&str> = body.split_inclusive('\n').collect();
+    // Drop the closing delimiter line.
+    if lines.last().is_some_and(|last| last.trim() == delimiter) {
+        lines.pop();
+    }
+    if !indented {
+        return Some(lines.concat());
+    }
+    let indent = lines
+        .iter()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.len() - line.trim_start_matches([' ', '\t']).len())
+        .min()
+        .unwrap_or(0);
+    Some(lines.iter().map(|line| line.get(indent..).unwrap_or(line.trim_start_matches([' ', '\t']))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column() {
+        let text = "a\nbcd\né=1";
+        let index = LineIndex::new(text);
+        assert_eq!(index.line_col(text, 0), (1, 1));
+        assert_eq!(index.line_col(text, 3), (2, 2));
+        assert_eq!(index.line_col(text, 9), (3, 2));
+    }
+
+    #[test]
+    fn unescapes() {
+        assert_eq!(unescape(r#"a\"b\\c\n ${x} $${y} \u00e9"#).unwrap(), "a\"b\\c\n ${x} ${y} é");
+        assert!(unescape(r"\q").is_err());
+    }
+
+    #[test]
+    fn heredocs() {
+        assert_eq!(heredoc_body("<<EOT\nhello ${x}\n  two\nEOT").unwrap(), "hello ${x}\n  two\n");
+        assert_eq!(heredoc_body("<<-EOT\n    a\n      b\n    EOT").unwrap(), "a\n  b\n");
+    }
+}

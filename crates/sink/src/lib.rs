@@ -1,0 +1,79 @@
+//! Token sinks: where every new token is written for other processes to read.
+//!
+//! A [`FileSink`] writes the raw token, with no trailing newline, atomically (temp file in the
+//! same directory created with the final mode, fsync, rename) with the configured mode
+//! (default 0640). A token equal to what the file already holds is not rewritten.
+//!
+//! [`FileSink::check_writable`] is run before the first login, as Vault Agent does: an
+//! unwritable sink directory fails the start before a one-time secret_id is consumed.
+
+use std::path::{Path, PathBuf};
+
+use vaultward_config::FileSink as FileSinkConfig;
+use vaultward_core::ExposeSecret;
+use vaultward_core::SecretString;
+use vaultward_core::fs::{WriteError, WriteOutcome, write_if_changed};
+
+/// A file that receives every new token.
+#[derive(Debug, Clone)]
+pub struct FileSink {
+    path: PathBuf,
+    mode: u32,
+}
+
+impl FileSink {
+    /// Builds the sink from its validated config.
+    pub fn new(config: &FileSinkConfig) -> Self {
+        Self { path: config.path.clone(), mode: config.mode }
+    }
+
+    /// The file written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates and removes a temporary file next to the sink, to fail early when the directory
+    /// is missing or unwritable.
+    pub fn check_writable(&self) -> Result<(), WriteError> {
+        let dir = match self.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        tempfile::Builder::new()
+            .prefix(".vaultward-write-check.")
+            .tempfile_in(dir)
+            .map(drop)
+            .map_err(|source| WriteError { path: self.path.clone(), step: "check that its directory is writable", source })
+    }
+
+    /// Writes `token` to the file.
+    pub fn write(&self, token: &SecretString) -> Result<WriteOutcome, WriteError> {
+        write_if_changed(&self.path, token.expose_secret().as_bytes(), self.mode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    #[test]
+    fn writes_raw_token_with_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        let sink = FileSink::new(&FileSinkConfig { path: path.clone(), mode: 0o600 });
+        sink.check_writable().unwrap();
+        assert_eq!(sink.write(&SecretString::from("s.abc".to_owned())).unwrap(), WriteOutcome::Written);
+        assert_eq!(std::fs::read(&path).unwrap(), b"s.abc");
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(sink.write(&SecretString::from("s.abc".to_owned())).unwrap(), WriteOutcome::Unchanged);
+    }
+
+    #[test]
+    fn unwritable_directory_is_reported() {
+        let sink = FileSink::new(&FileSinkConfig { path: PathBuf::from("/nonexistent-dir/token"), mode: 0o640 });
+        let message = sink.check_writable().unwrap_err().to_string();
+        assert!(message.starts_with("cannot write `/nonexistent-dir/token`: check that its directory is writable"), "{message}");
+    }
+}

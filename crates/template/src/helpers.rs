@@ -1,0 +1,135 @@
+//! The template helpers: `secret`, `kv` and `concat`.
+//!
+//! Helpers are synchronous, so they never read from the server themselves: they answer from
+//! the engine's cache, or record a miss and return null for the engine to fetch before the next
+//! round (see the crate docs).
+
+use std::sync::{Arc, Mutex};
+
+use handlebars::{Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason, ScopedJson};
+use serde_json::Value;
+
+use crate::{Request, State, lock};
+
+/// Prefix of a helper error message that means "a read failed for a transient reason".
+pub(crate) const RETRYABLE_MARK: &str = "\u{1}retryable:";
+
+pub(crate) fn register(registry: &mut Handlebars<'static>, state: &Arc<Mutex<State>>, strict: bool) {
+    registry.register_helper("secret", Box::new(Lookup { state: Arc::clone(state), kind: Kind::Secret, strict }));
+    registry.register_helper("kv", Box::new(Lookup { state: Arc::clone(state), kind: Kind::Kv, strict }));
+    registry.register_helper("concat", Box::new(Concat));
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Secret,
+    Kv,
+}
+
+struct Lookup {
+    state: Arc<Mutex<State>>,
+    kind: Kind,
+    strict: bool,
+}
+
+fn other(message: String) -> RenderError {
+    RenderErrorReason::Other(message).into()
+}
+
+impl HelperDef for Lookup {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        helper: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let name = helper.name();
+        let path = match helper.param(0).map(|p| p.value()) {
+            Some(Value::String(path)) if !path.trim().is_empty() => path.trim().trim_matches('/').to_owned(),
+            // A path computed from a secret not read yet: wait for the next round.
+            Some(Value::Null) | None if lock(&self.state).missed => return Ok(ScopedJson::Derived(Value::Null)),
+            Some(Value::Null) | None => return Err(other(format!("`{name}` needs a path, e.g. {{{{{name} \"secret/data/app\"}}}}"))),
+            Some(value) => return Err(other(format!("`{name}` needs a path as a string, found `{value}`"))),
+        };
+        let key = match helper.param(1).map(|p| p.value()) {
+            None => None,
+            Some(Value::String(key)) if self.kind == Kind::Kv => Some(key.clone()),
+            Some(value) => {
+                return Err(other(match self.kind {
+                    Kind::Kv => format!("`kv` takes a key as a string as its second argument, found `{value}`"),
+                    Kind::Secret => format!("`secret` takes one argument, the path; found another: `{value}`"),
+                }));
+            }
+        };
+        let request = match self.kind {
+            Kind::Secret => Request::Secret(path),
+            Kind::Kv => Request::Kv(path),
+        };
+        let mut state = lock(&self.state);
+        let cached = state.cache.get(&request).cloned();
+        let Some(result) = cached else {
+            state.missed = true;
+            state.misses.insert(request);
+            return Ok(ScopedJson::Derived(Value::Null));
+        };
+        state.used.push(request.clone());
+        drop(state);
+        let value = match result {
+            Ok(value) => value,
+            Err(error) => {
+                let mark = if error.retryable { RETRYABLE_MARK } else { "" };
+                return Err(other(format!("{mark}{}", error.message)));
+            }
+        };
+        let Some(key) = key else {
+            return Ok(ScopedJson::Derived(Value::clone(&value)));
+        };
+        match value.get(&key) {
+            Some(found) => Ok(ScopedJson::Derived(found.clone())),
+            None if self.strict => {
+                Err(other(format!("key `{key}` is missing from secret `{}`", request.path())))
+            }
+            None => Ok(ScopedJson::Derived(Value::Null)),
+        }
+    }
+}
+
+/// `concat a b …`: joins its arguments into one string, to compute paths.
+struct Concat;
+
+impl HelperDef for Concat {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        helper: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let mut joined = String::new();
+        for param in helper.params() {
+            match param.value() {
+                Value::String(text) => joined.push_str(text),
+                Value::Null => return Ok(ScopedJson::Derived(Value::Null)),
+                other => joined.push_str(&other.to_string()),
+            }
+        }
+        Ok(ScopedJson::Derived(Value::String(joined)))
+    }
+}
+
+/// Which secret a missing variable path (`data.data.nokey`) was looked up in: the secret used
+/// by the template in which the path minus its last segment exists but the last key does not.
+pub(crate) fn secret_missing(state: &State, variable: &str) -> Option<String> {
+    let segments: Vec<&str> = variable.split('.').collect();
+    let (last, parents) = segments.split_last()?;
+    state.used.iter().find_map(|request| {
+        let value = state.cache.get(request)?.as_ref().ok()?;
+        let mut node: &Value = value;
+        for segment in parents {
+            node = node.get(segment)?;
+        }
+        let object = node.as_object()?;
+        (!object.contains_key(*last)).then(|| request.path().to_owned())
+    })
+}

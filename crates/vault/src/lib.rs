@@ -1,0 +1,368 @@
+//! The one vaultward crate that speaks HTTP: a small client for the Vault / OpenBao API.
+//!
+//! [`VaultClient`] holds one `reqwest` client (one connection pool, kept alive) for the whole
+//! process. Every request carries `X-Vault-Request: true`, the namespace header when one is
+//! configured, and the token as a *sensitive* header value, so it never shows in `Debug` output.
+//!
+//! Errors say which request failed and why, including the server's own messages
+//! (`GET /v1/secret/data/app returned 403: permission denied`) and the full cause chain of
+//! transport failures (`connection refused`, certificate problems), which `reqwest` alone
+//! hides behind "error sending request".
+//!
+//! **Architecture invariant:** only this crate depends on an HTTP client; it knows nothing of
+//! config files, sinks or templates, and it never logs a token or a secret value.
+
+use std::error::Error as _;
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::Value;
+use vaultward_core::{ExposeSecret, SecretString};
+
+/// How to reach the server.
+#[derive(Clone)]
+pub struct ClientSettings {
+    /// Base URL, e.g. `https://vault.example:8200` (no trailing `/v1`).
+    pub address: String,
+    /// PEM bundle of CA certificates to trust instead of the system roots.
+    pub ca_cert_pem: Option<Vec<u8>>,
+    /// Accept any server certificate.
+    pub tls_skip_verify: bool,
+    /// Sent as `X-Vault-Namespace` on every request.
+    pub namespace: Option<String>,
+    /// Timeout of one whole request.
+    pub timeout: Duration,
+    /// `User-Agent`.
+    pub user_agent: String,
+}
+
+impl fmt::Debug for ClientSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientSettings")
+            .field("address", &self.address)
+            .field("ca_cert", &self.ca_cert_pem.as_ref().map(|_| "<pem>"))
+            .field("tls_skip_verify", &self.tls_skip_verify)
+            .field("namespace", &self.namespace)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// A failed API call.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// The client could not be built (bad CA file, bad address).
+    #[error("cannot set up the HTTP client: {0}")]
+    Setup(String),
+    /// The server could not be reached or did not answer in time.
+    #[error("{method} {url}: {cause}")]
+    Transport {
+        /// HTTP method.
+        method: &'static str,
+        /// Full URL (never contains a secret).
+        url: String,
+        /// The whole cause chain, flattened.
+        cause: String,
+        /// True when the request timed out.
+        timeout: bool,
+    },
+    /// The server answered with an error status.
+    #[error("{method} {url} returned {status}: {}", describe_errors(.errors, *.status))]
+    Status {
+        /// HTTP method.
+        method: &'static str,
+        /// Full URL.
+        url: String,
+        /// HTTP status code.
+        status: u16,
+        /// The server's `errors` array.
+        errors: Vec<String>,
+    },
+    /// The server answered 2xx with a body we could not use.
+    #[error("{method} {url}: unexpected response: {reason}")]
+    Decode {
+        /// HTTP method.
+        method: &'static str,
+        /// Full URL.
+        url: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+}
+
+fn describe_errors(errors: &[String], status: u16) -> String {
+    if errors.is_empty() {
+        match status {
+            404 => "not found (no secret at this path, or no such mount)".to_owned(),
+            503 => "the server is sealed or unavailable".to_owned(),
+            _ => "no error message".to_owned(),
+        }
+    } else {
+        errors.join("; ")
+    }
+}
+
+impl VaultError {
+    /// The HTTP status, when the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            VaultError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// True for failures that may pass if the request is tried again later: transport errors,
+    /// timeouts, 5xx, 429 and 412 (a standby's eventual consistency).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            VaultError::Transport { .. } => true,
+            VaultError::Status { status, .. } => *status >= 500 || *status == 429 || *status == 412,
+            VaultError::Setup(_) | VaultError::Decode { .. } => false,
+        }
+    }
+
+    /// True when the token was refused (403 with "permission denied" or "invalid token").
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, VaultError::Status { status: 403, .. })
+    }
+}
+
+/// The `auth` part of a login response.
+pub struct AuthInfo {
+    /// The new token.
+    pub client_token: SecretString,
+    /// Its accessor (not a secret: it cannot be used to authenticate).
+    pub accessor: String,
+    /// Seconds until it expires unless renewed; 0 for tokens that never expire.
+    pub lease_duration: u64,
+    /// Whether it can be renewed.
+    pub renewable: bool,
+    /// Its policies.
+    pub policies: Vec<String>,
+}
+
+impl fmt::Debug for AuthInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthInfo")
+            .field("client_token", &"[REDACTED]")
+            .field("accessor", &self.accessor)
+            .field("lease_duration", &self.lease_duration)
+            .field("renewable", &self.renewable)
+            .field("policies", &self.policies)
+            .finish()
+    }
+}
+
+/// What `sys/internal/ui/mounts/<path>` says about the mount holding a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountInfo {
+    /// The mount's path, with a trailing `/`, e.g. `secret/`.
+    pub path: String,
+    /// The mount's type, e.g. `kv`.
+    pub kind: String,
+    /// For `kv` mounts, the KV version (1 or 2).
+    pub kv_version: Option<u8>,
+}
+
+/// A client for one server; cheap to clone (the connection pool is shared).
+#[derive(Clone)]
+pub struct VaultClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl fmt::Debug for VaultClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VaultClient").field("base", &self.base).finish()
+    }
+}
+
+impl VaultClient {
+    /// Builds a client; reads nothing from the environment.
+    pub fn new(settings: &ClientSettings) -> Result<Self, VaultError> {
+        // Installing the process-wide crypto provider twice is harmless; the first one wins.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut headers = HeaderMap::new();
+        headers.insert("X-Vault-Request", HeaderValue::from_static("true"));
+        if let Some(namespace) = &settings.namespace {
+            let value = HeaderValue::from_str(namespace)
+                .map_err(|_| VaultError::Setup(format!("the namespace `{namespace}` is not a valid header value")))?;
+            headers.insert("X-Vault-Namespace", value);
+        }
+        let mut builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(settings.user_agent.clone())
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .no_proxy();
+        if let Some(pem) = &settings.ca_cert_pem {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|error| VaultError::Setup(format!("the CA certificate file is not valid PEM: {error}")))?;
+            if certificates.is_empty() {
+                return Err(VaultError::Setup("the CA certificate file holds no certificate".to_owned()));
+            }
+            builder = builder.tls_certs_only(certificates);
+        }
+        if settings.tls_skip_verify {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        let http = builder.build().map_err(|error| VaultError::Setup(flatten(&error)))?;
+        let base = format!("{}/v1/", settings.address.trim_end_matches('/'));
+        Ok(Self { http, base })
+    }
+
+    /// The full URL of an API path (`auth/approle/login` → `https://…/v1/auth/approle/login`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path.trim_start_matches('/'))
+    }
+
+    /// `POST <mount_path>/login` with a role_id and (optionally) a secret_id.
+    pub async fn approle_login(
+        &self,
+        mount_path: &str,
+        role_id: &SecretString,
+        secret_id: Option<&SecretString>,
+    ) -> Result<AuthInfo, VaultError> {
+        let mut body = serde_json::Map::new();
+        body.insert("role_id".to_owned(), Value::String(role_id.expose_secret().to_owned()));
+        if let Some(secret_id) = secret_id {
+            body.insert("secret_id".to_owned(), Value::String(secret_id.expose_secret().to_owned()));
+        }
+        let path = format!("{}/login", mount_path.trim_matches('/'));
+        let response = self.send("POST", &path, None, Some(Value::Object(body))).await?;
+        parse_auth("POST", &self.url(&path), &response)
+    }
+
+    /// `GET <path>`: the whole response body (`data`, `lease_id`, `lease_duration`, …).
+    pub async fn read(&self, token: &SecretString, path: &str) -> Result<Value, VaultError> {
+        self.send("GET", path, Some(token), None).await
+    }
+
+    /// `GET sys/internal/ui/mounts/<path>`: which mount holds `path`, and its KV version.
+    pub async fn mount_info(&self, token: &SecretString, path: &str) -> Result<MountInfo, VaultError> {
+        let api_path = format!("sys/internal/ui/mounts/{}", path.trim_matches('/'));
+        let response = self.send("GET", &api_path, Some(token), None).await?;
+        let data = &response["data"];
+        let decode_error = |reason: &str| VaultError::Decode {
+            method: "GET",
+            url: self.url(&api_path),
+            reason: reason.to_owned(),
+        };
+        let mount_path = data["path"].as_str().ok_or_else(|| decode_error("no `data.path` in the mount description"))?;
+        let kind = data["type"].as_str().unwrap_or_default().to_owned();
+        let kv_version = match kind.as_str() {
+            "kv" | "generic" => Some(match &data["options"]["version"] {
+                Value::String(version) if version == "2" => 2,
+                _ => 1,
+            }),
+            _ => None,
+        };
+        Ok(MountInfo { path: mount_path.to_owned(), kind, kv_version })
+    }
+
+    /// `POST auth/token/renew-self`: the renewed token's lease.
+    pub async fn renew_self(&self, token: &SecretString, increment: Option<u64>) -> Result<(u64, bool), VaultError> {
+        let body = serde_json::json!({ "increment": increment.unwrap_or(0) });
+        let path = "auth/token/renew-self";
+        let response = self.send("POST", path, Some(token), Some(body)).await?;
+        let auth = &response["auth"];
+        Ok((auth["lease_duration"].as_u64().unwrap_or(0), auth["renewable"].as_bool().unwrap_or(false)))
+    }
+
+    /// `GET auth/token/lookup-self`: the token's remaining `ttl`, `renewable` and `type`.
+    pub async fn lookup_self(&self, token: &SecretString) -> Result<Value, VaultError> {
+        self.send("GET", "auth/token/lookup-self", Some(token), None).await
+    }
+
+    async fn send(
+        &self,
+        method: &'static str,
+        path: &str,
+        token: Option<&SecretString>,
+        body: Option<Value>,
+    ) -> Result<Value, VaultError> {
+        let url = self.url(path);
+        let mut request = match method {
+            "GET" => self.http.get(&url),
+            "PUT" => self.http.put(&url),
+            _ => self.http.post(&url),
+        };
+        if let Some(token) = token {
+            let mut value = HeaderValue::from_str(token.expose_secret())
+                .map_err(|_| VaultError::Setup("the token holds characters that cannot be sent in a header".to_owned()))?;
+            value.set_sensitive(true);
+            request = request.header("X-Vault-Token", value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let transport = |error: reqwest::Error| VaultError::Transport {
+            method,
+            url: url.clone(),
+            timeout: error.is_timeout(),
+            cause: flatten(&error),
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(transport)?;
+        if !(200..300).contains(&status) {
+            let errors = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|body| body.get("errors").and_then(Value::as_array).cloned())
+                .map(|errors| errors.iter().filter_map(|e| e.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            return Err(VaultError::Status { method, url, status, errors });
+        }
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|error| VaultError::Decode {
+            method,
+            url,
+            reason: format!("the body is not JSON ({error})"),
+        })
+    }
+}
+
+fn parse_auth(method: &'static str, url: &str, response: &Value) -> Result<AuthInfo, VaultError> {
+    let auth = &response["auth"];
+    let Some(token) = auth["client_token"].as_str().filter(|t| !t.is_empty()) else {
+        return Err(VaultError::Decode {
+            method,
+            url: url.to_owned(),
+            reason: "the login response has no `auth.client_token`".to_owned(),
+        });
+    };
+    Ok(AuthInfo {
+        client_token: SecretString::from(token.to_owned()),
+        accessor: auth["accessor"].as_str().unwrap_or_default().to_owned(),
+        lease_duration: auth["lease_duration"].as_u64().unwrap_or(0),
+        renewable: auth["renewable"].as_bool().unwrap_or(false),
+        policies: auth["policies"]
+            .as_array()
+            .map(|p| p.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default(),
+    })
+}
+
+/// `reqwest::Error` displays only "error sending request"; the useful part (connection
+/// refused, certificate unknown, timed out) is in its sources.
+fn flatten(error: &reqwest::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    // Drop the generic first part when a more specific cause exists.
+    if parts.len() > 1 && parts[0].starts_with("error sending request") {
+        parts.remove(0);
+    }
+    parts.join(": ").replace(&format!(" for url ({})", error.url().map(|u| u.as_str()).unwrap_or_default()), "")
+}
