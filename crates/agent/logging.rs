@@ -26,7 +26,8 @@ pub fn init(level: LogLevel, format: LogFormat) {
     // only shows at trace.
     let dependencies = if filter == LevelFilter::TRACE { LevelFilter::TRACE } else { filter.min(LevelFilter::INFO) };
     let targets = Targets::new().with_default(dependencies).with_target("vaultward", filter);
-    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false);
+    let builder =
+        tracing_subscriber::fmt().with_max_level(LevelFilter::TRACE).with_writer(std::io::stderr).with_target(false);
     let _ = match format {
         LogFormat::Standard => builder.with_ansi(std::io::stderr().is_terminal()).finish().with(targets).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).finish().with(targets).try_init(),

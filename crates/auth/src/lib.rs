@@ -85,6 +85,12 @@ impl AuthError {
     pub fn is_refused(&self) -> bool {
         matches!(self, AuthError::Login { source, .. } if matches!(source.status(), Some(400 | 403)))
     }
+
+    /// True when the login got 403, which for AppRole means the role is locked out after
+    /// repeated failures (wrong credentials get 400).
+    pub fn is_locked_out(&self) -> bool {
+        matches!(self, AuthError::Login { source, .. } if source.status() == Some(403))
+    }
 }
 
 /// AppRole login from role_id and secret_id files.
@@ -202,7 +208,15 @@ pub async fn login_with_backoff(
             Err(failure) if exit_on_err => return Err(failure),
             Err(failure) => {
                 let delay = backoff.next_delay();
-                if failure.is_refused() {
+                if failure.is_locked_out() {
+                    error!(
+                        error = %failure,
+                        retry_in = ?delay,
+                        "The server answered 403 to the login: after repeated failures a server locks the role \
+                         (user lockout, 15 minutes by default) and refuses even correct credentials until it is \
+                         unlocked with `sys/locked-users/<mount accessor>/unlock/<role_id>`. Retrying with backoff."
+                    );
+                } else if failure.is_refused() {
                     error!(
                         error = %failure,
                         retry_in = ?delay,

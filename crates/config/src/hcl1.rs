@@ -84,14 +84,23 @@ impl<'t> Parser<'t> {
         }
     }
 
-    /// Parses items until `closing` (or end of file when `None`).
-    fn body(&mut self, closing: Option<char>) -> Result<Vec<Entry>, ParseError> {
+    /// Parses items until `}` (when `opened_at` is the offset of its `{`) or the end of file.
+    fn body(&mut self, opened_at: Option<usize>) -> Result<Vec<Entry>, ParseError> {
+        let closing = opened_at.map(|_| '}');
         let mut entries = Vec::new();
         loop {
             self.skip_trivia()?;
             match self.peek() {
-                None if closing.is_none() => return Ok(entries),
-                None => return Err(self.error("a `{` is never closed: expected `}` before the end of the file")),
+                None => match opened_at {
+                    None => return Ok(entries),
+                    Some(offset) => {
+                        return Err(ParseError {
+                            offset,
+                            message: "this `{` is never closed: expected a matching `}` before the end of the file".to_owned(),
+                        });
+                    }
+                },
+                Some('}') if closing.is_none() => return Err(self.error("unexpected `}`: there is no `{` for it to close")),
                 Some(c) if Some(c) == closing => return Ok(entries),
                 Some(',') => {
                     self.pos += 1;
@@ -128,6 +137,14 @@ impl<'t> Parser<'t> {
                 }
                 _ if keys.is_empty() => {
                     return Err(self.error(format!("expected a key, found {}", self.describe_here())));
+                }
+                _ if keys.len() >= 2 && matches!(keys[keys.len() - 1].0.as_str(), "true" | "false" | "null") => {
+                    let (value, span) = &keys[keys.len() - 1];
+                    let key = &keys[keys.len() - 2].0;
+                    return Err(ParseError {
+                        offset: span.start,
+                        message: format!("missing `=` between `{key}` and its value: write `{key} = {value}`"),
+                    });
                 }
                 _ => {
                     let last = keys.last().map(|(key, _)| key.as_str()).unwrap_or_default();
@@ -179,10 +196,11 @@ impl<'t> Parser<'t> {
                 "true" => Value::Bool(true),
                 "false" => Value::Bool(false),
                 "null" => Value::Null,
-                word => {
-                    let word = word.to_owned();
+                _ => {
                     self.pos = start;
-                    return Err(self.error(format!("expected a value, found `{word}`; quote strings: \"{word}\"")));
+                    let word: String =
+                        self.rest().chars().take_while(|c| !c.is_whitespace() && !matches!(c, ',' | '}' | ']')).collect();
+                    return Err(self.error(format!("expected a value, found the bare word `{word}`; quote strings: \"{word}\"")));
                 }
             },
             _ => return Err(self.error(format!("expected a value, found {}", self.describe_here()))),
@@ -193,7 +211,7 @@ impl<'t> Parser<'t> {
     fn object(&mut self) -> Result<Node, ParseError> {
         let start = self.pos;
         self.pos += 1; // `{`
-        let entries = self.body(Some('}'))?;
+        let entries = self.body(Some(start))?;
         self.pos += 1; // `}`
         Ok(Node { value: Value::Object(entries), span: start..self.pos })
     }
@@ -267,8 +285,14 @@ fn is_ident_start(c: char) -> bool {
     c.is_alphabetic() || c == '_'
 }
 
-/// `a "b" = v` becomes `a = { b = v }`.
+/// `a "b" = v` becomes `a = { b = v }`. A block-like object's span starts at its first key,
+/// so messages about the block point at its first line.
 fn nest(mut keys: Vec<(String, std::ops::Range<usize>)>, mut value: Node) -> Entry {
+    if matches!(value.value, Value::Object(_))
+        && let Some((_, first)) = keys.first()
+    {
+        value.span.start = first.start;
+    }
     while keys.len() > 1 {
         let (key, key_span) = keys.pop().unwrap_or_default();
         let span = key_span.start..value.span.end;
@@ -328,6 +352,14 @@ mode = 0640
         assert_eq!(error.offset, 11);
         assert!(error.message.contains("never closed"), "{}", error.message);
         let error = parse("exit_after_auth true").unwrap_err();
-        assert!(error.message.contains("expected `=` or `{`"), "{}", error.message);
+        assert_eq!(error.offset, 16);
+        assert!(error.message.starts_with("missing `=` between `exit_after_auth`"), "{}", error.message);
+        let error = parse("a {
+ b = 1
+").unwrap_err();
+        assert_eq!((error.offset, error.message.starts_with("this `{` is never closed")), (2, true));
+        let error = parse("a = 1
+}").unwrap_err();
+        assert_eq!(error.offset, 6);
     }
 }

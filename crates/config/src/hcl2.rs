@@ -53,13 +53,18 @@ pub fn parse_json(text: &str) -> Result<Node, ParseError> {
 fn body_entries(body: &Body, text: &str) -> Vec<Entry> {
     body.iter()
         .map(|structure| match structure {
-            Structure::Attribute(attribute) => Entry {
-                key: attribute.key.as_str().to_owned(),
-                key_span: span_of(&attribute.key),
-                value: expression_node(&attribute.value, text),
-            },
+            Structure::Attribute(attribute) => {
+                let key_span = span_of(&attribute.key);
+                let mut value = expression_node(&attribute.value, text);
+                if matches!(value.value, Value::Object(_)) {
+                    // Messages about a block-like object point at its key.
+                    value.span.start = key_span.start;
+                }
+                Entry { key: attribute.key.as_str().to_owned(), key_span, value }
+            }
             Structure::Block(block) => {
-                let body_span = block.body.span().unwrap_or_else(|| span_of(block));
+                // Messages about a block ("needs `contents`") point at its first line.
+                let body_span = span_of(&block.ident).start..span_of(block).end;
                 let mut value = Node { value: Value::Object(body_entries(&block.body, text)), span: body_span };
                 for label in block.labels.iter().rev() {
                     let key_span = label.span().unwrap_or_else(|| span_of(block));

@@ -9,8 +9,8 @@
 //! 1. **Syntax.** A `.json` file (or one that starts with `{`) is read as JSON; anything else
 //!    as HCL2 with hcl-rs ([`hcl2`]). When hcl-rs rejects the file, it is read again as HCL1
 //!    ([`hcl1`]), the dialect Vault itself uses, which accepts the quoted-key style
-//!    (`"auto_auth" = { … }`) and repeated keys. Both produce the same located [`syntax::Node`]
-//!    tree.
+//!    (`"auto_auth" = { … }`) and repeated keys; when both refuse it, the HCL1 parser's
+//!    error is reported. Both produce the same located [`syntax::Node`] tree.
 //! 2. **Decode.** [`decode`] walks the tree block by block. Unknown keys, wrong types, decimal
 //!    file modes and missing required keys become [`ConfigError`]s with `file:line:col`; every
 //!    problem in every file is collected.
@@ -81,11 +81,9 @@ fn parse_syntax(source: &Source) -> Result<syntax::Node, (usize, String)> {
     }
     match hcl2::parse_body(&source.text) {
         Ok(root) => Ok(root),
-        Err(hcl2_error) => match hcl1::parse(&source.text) {
-            Ok(root) => Ok(root),
-            Err(hcl1_error) if hcl1_error.offset > hcl2_error.offset => Err((hcl1_error.offset, hcl1_error.message)),
-            Err(_) => Err((hcl2_error.offset, hcl2_error.message)),
-        },
+        // Vault itself reads HCL1, so when both parsers refuse a file, the HCL1 parser's
+        // message (written for Vault configs) is the one shown.
+        Err(_) => hcl1::parse(&source.text).map_err(|error| (error.offset, error.message)),
     }
 }
 
@@ -151,3 +149,6 @@ fn merge(sources: &[Source], partials: Vec<(&Source, decode::Partial)>, errors: 
         template_config: template_config.unwrap_or_default(),
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -169,7 +169,7 @@ mod tests {
         let index = LineIndex::new(text);
         assert_eq!(index.line_col(text, 0), (1, 1));
         assert_eq!(index.line_col(text, 3), (2, 2));
-        assert_eq!(index.line_col(text, 9), (3, 2));
+        assert_eq!(index.line_col(text, 9), (3, 3));
     }
 
     #[test]

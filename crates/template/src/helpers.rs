@@ -77,10 +77,9 @@ impl HelperDef for Lookup {
         drop(state);
         let value = match result {
             Ok(value) => value,
-            Err(error) => {
-                let mark = if error.retryable { RETRYABLE_MARK } else { "" };
-                return Err(other(format!("{mark}{}", error.message)));
-            }
+            // A failed read may pass later (a secret being created, a policy being fixed), so
+            // it is worth a retry, unlike a mistake in the template itself.
+            Err(error) => return Err(other(format!("{RETRYABLE_MARK}{}", error.message))),
         };
         let Some(key) = key else {
             return Ok(ScopedJson::Derived(Value::clone(&value)));
@@ -88,7 +87,7 @@ impl HelperDef for Lookup {
         match value.get(&key) {
             Some(found) => Ok(ScopedJson::Derived(found.clone())),
             None if self.strict => {
-                Err(other(format!("key `{key}` is missing from secret `{}`", request.path())))
+                Err(other(format!("{RETRYABLE_MARK}key `{key}` is missing from secret `{}`", request.path())))
             }
             None => Ok(ScopedJson::Derived(Value::Null)),
         }

@@ -97,7 +97,8 @@ pub struct RenderFailure {
     pub template: String,
     /// The cause: a failed read, a missing key, a template runtime error.
     pub message: String,
-    /// True when rendering again later may succeed (a read failed for a transient reason).
+    /// True when rendering again later may succeed: a read failed or a key is missing (data can
+    /// change), as opposed to a mistake in the template itself.
     pub retryable: bool,
 }
 
@@ -234,7 +235,11 @@ impl Engine {
             return (Ok(String::new()), true);
         }
         let output = result.map_err(|error| {
-            let retryable = matches!(error.reason(), RenderErrorReason::Other(message) if message.starts_with(helpers::RETRYABLE_MARK));
+            let retryable = match error.reason() {
+                RenderErrorReason::Other(message) => message.starts_with(helpers::RETRYABLE_MARK),
+                RenderErrorReason::MissingVariable(_) => true,
+                _ => false,
+            };
             RenderFailure {
                 template: spec.name.clone(),
                 message: describe_render_error(&error, &state),

@@ -230,6 +230,28 @@ impl DevServer {
         self.bao(&args);
     }
 
+    /// Starts a dev server with a file audit device, for counting requests.
+    pub fn start_audited() -> DevServer {
+        Self::start_with_config(Some(
+            "audit \"file\" \"vaultward-test\" {\n  options {\n    file_path = \"{dir}/audit.log\"\n    log_raw = \"true\"\n  }\n}\n",
+        ))
+    }
+
+    /// The requests the audit device saw so far, as (operation, path), in order.
+    pub fn audited_requests(&self) -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(self.dir.path().join("audit.log")).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|entry| entry["type"] == "request")
+            .map(|entry| {
+                (
+                    entry["request"]["operation"].as_str().unwrap_or_default().to_owned(),
+                    entry["request"]["path"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()

@@ -1,0 +1,181 @@
+# vaultward reference configuration.
+#
+# Every key vaultward accepts is set below, with its meaning and its default. Values that have a
+# default are set to it; the others are examples. `vaultward validate -config=config/agent.hcl`
+# checks this file without any network access.
+#
+# The same file can be written in three spellings, which can be mixed across files:
+#   - HCL2 block style, as here: `auto_auth { method "approle" { … } }`
+#   - the quoted HCL1 style of Vault's own examples: `"auto_auth" = { "method" = { … } }`
+#   - JSON (a `.json` file, or any file starting with `{`).
+#
+# Strictness: an unknown or misspelled key is an error (with the nearest valid key suggested),
+# and so is a Vault Agent key that vaultward does not support (cache, listener, exec, …).
+# Nothing is silently ignored. Every problem in every file is reported in one run (exit 78).
+#
+# Several -config flags, or a directory (its *.hcl and *.json files in name order), are merged
+# as Vault Agent merges them: a later file's `vault`, `auto_auth`, `template_config`, `pid_file`,
+# `log_level` and `log_format` replace earlier ones, `template` blocks are concatenated, and
+# `exit_after_auth` is true if any file sets it.
+
+# Exit after the first token is written to every sink and every template has rendered once.
+# Use it for init containers and one-shot jobs. The -exit-after-auth flag turns it on too.
+# A template that cannot be rendered is retried (up to 5 attempts, with the auth method's
+# backoff) and then ends the run with exit code 1.
+# Default: false.
+exit_after_auth = false
+
+# Write the process id here at start (mode 0644, atomically) and remove it at exit.
+# Default: unset (no pid file).
+pid_file = "/run/vaultward/vaultward.pid"
+
+# Log level: "trace", "debug", "info", "warn" or "error".
+# The -log-level flag, then BAO_LOG_LEVEL / VAULT_LOG_LEVEL, win over this value.
+# Default: "info".
+log_level = "info"
+
+# Log format: "standard" (human-readable lines) or "json" (one object per line), on stderr.
+# The -log-format flag, then BAO_LOG_FORMAT / VAULT_LOG_FORMAT, win over this value.
+# Default: "standard".
+log_format = "standard"
+
+# Where the server is and how to talk to it. Every key is optional. For each one the
+# command-line flag wins, then the environment (BAO_* before VAULT_*), then this block, then
+# the default. The address actually used and where it came from are logged at start.
+vault {
+  # Server URL; must start with http:// or https://.
+  # Flag -address, env BAO_ADDR / VAULT_ADDR.
+  # Default: "https://127.0.0.1:8200".
+  address = "https://127.0.0.1:8200"
+
+  # A PEM file of CA certificates to trust instead of the system's roots.
+  # Flag -ca-cert, env BAO_CACERT / VAULT_CACERT. Read when the agent starts (not by validate).
+  # Default: unset (the system's roots).
+  ca_cert = "/etc/vault/ca.pem"
+
+  # Accept any server certificate. Logged as a warning; for tests only.
+  # Flag -tls-skip-verify, env BAO_SKIP_VERIFY / VAULT_SKIP_VERIFY.
+  # Default: false.
+  tls_skip_verify = false
+
+  # Namespace sent as the X-Vault-Namespace header on every request.
+  # Flag -namespace, env BAO_NAMESPACE / VAULT_NAMESPACE.
+  # Default: unset (the root namespace). This one is an example value: remove it unless your
+  # server uses namespaces.
+  namespace = "team-a"
+}
+
+# How to log in and where to put the token. Required, exactly once.
+auto_auth {
+  # The auth method, exactly one. `method "approle" { … }` (the type as a label) is the same as
+  # `method { type = "approle" … }`. Only "approle" is supported.
+  method {
+    # The method type. Required (as the label or as this key).
+    type = "approle"
+
+    # Where the method is mounted; logins go to <mount_path>/login. A trailing / is trimmed.
+    # Default: "auth/<type>", here "auth/approle".
+    mount_path = "auth/approle"
+
+    # The first delay after a failed login; each further failure doubles it, minus up to 25 %
+    # jitter, capped at max_backoff. A success starts again from min_backoff. The same schedule
+    # spaces template retries. Durations are Go-style strings ("500ms", "30s", "1h30m") or a
+    # whole number of seconds. Must be greater than zero.
+    # Default: "1s".
+    min_backoff = "1s"
+
+    # The longest delay between login attempts (a hard cap; jitter never goes above it).
+    # Must not be smaller than min_backoff.
+    # Default: "5m".
+    max_backoff = "5m"
+
+    # Exit with code 1 on the first failed login instead of retrying with backoff.
+    # Default: false.
+    exit_on_err = false
+
+    # The AppRole credentials. Both files are read again on every login attempt and trimmed
+    # (a trailing newline from a Kubernetes Secret is fine); the last good values are kept in
+    # memory for later logins, so the files may disappear after the first one.
+    config {
+      # The file holding the role_id. Required.
+      role_id_file_path = "/etc/vault/approle/role-id"
+
+      # The file holding the secret_id. Leave it out (or set it to "") for a role with
+      # bind_secret_id = false; then only the role_id is sent.
+      # Default: unset.
+      secret_id_file_path = "/etc/vault/approle/secret-id"
+
+      # Delete the secret_id file after a successful login with it. vaultward deletes it only
+      # after the login succeeded, so a failed login does not lose a one-time secret_id.
+      # Set it to false when the file lives on a read-only volume (a Kubernetes Secret).
+      # Default: true.
+      remove_secret_id_file_after_reading = true
+    }
+  }
+
+  # A token sink: a file that receives every new token (the raw token, no trailing newline),
+  # written atomically. Repeatable. `sink "file" { … }` (the type as a label) is the same as
+  # `sink { type = "file" … }`. Only "file" is supported. The sink's directory must exist and be
+  # writable; this is checked before the first login.
+  sink "file" {
+    config {
+      # The file the token is written to. Required.
+      path = "/run/vaultward/token"
+
+      # The file's mode, in octal with a leading zero (0640) or as a string ("0640"). A decimal
+      # number such as 640 is an error. The mode is set exactly: the umask does not narrow it.
+      # Default: 0640.
+      mode = 0640
+    }
+  }
+}
+
+# A template rendered to a file. Repeatable; each block is rendered independently.
+# Templates are Handlebars with three helpers (see the README):
+#   {{#with (secret "secret/data/app/config")}}…{{/with}}  the whole response of GET <path>
+#   {{kv "secret/app/config" "password"}}                    one key of a KV v1 or v2 secret
+#   {{concat "secret/data/" name}}                           join strings, to compute paths
+# Output is not HTML-escaped.
+template {
+  # The template text, inline. Exactly one of `contents` and `source` is required.
+  # `source = "/etc/vault/templates/app.env.hbs"` reads the template from a file instead; that
+  # file must be readable when the agent starts (and when `vaultward validate` runs).
+  contents = <<-EOT
+    {{#with (secret "secret/data/app/config")}}
+    DB_USER={{data.data.username}}
+    DB_PASSWORD={{data.data.password}}
+    {{/with}}
+    API_KEY={{kv "secret/app/api" "key"}}
+  EOT
+
+  # The file the template renders into. Required. Written atomically, and only when the
+  # rendered text (or the mode) changed.
+  destination = "/run/vaultward/app.env"
+
+  # The destination's mode, in octal as for a sink's mode. Applied on every write, whatever
+  # mode an existing file had.
+  # Default: 0644.
+  perms = 0644
+
+  # Create missing parent directories of the destination (mode 0755).
+  # Default: true.
+  create_dest_dirs = true
+
+  # Make a missing key an error instead of rendering it as an empty string.
+  # Default: false.
+  error_on_missing_key = false
+}
+
+# Settings for all templates. Optional, at most once.
+template_config {
+  # Accepted for compatibility with Vault Agent. It currently changes nothing: with
+  # exit_after_auth a failing template always ends the run with exit code 1, and the
+  # long-running agent retries failing templates with backoff.
+  # Default: false.
+  exit_on_retry_failure = false
+
+  # How often the long-running agent reads every secret again and rewrites the files whose
+  # output changed (±5 % jitter). Must be greater than zero.
+  # Default: "5m".
+  static_secret_render_interval = "5m"
+}

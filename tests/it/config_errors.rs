@@ -1,0 +1,214 @@
+//! Bad configs get clear errors, word for word: what, where (file:line:col and the field path)
+//! and what to do. No server is involved: `validate` does no network access.
+
+use crate::support::{text, vaultward};
+
+/// Runs `vaultward validate` on `config` (written to a temp file named `config.hcl` or
+/// `config.json`) and returns (exit code, stderr with the temp path replaced by `CONFIG`).
+fn validate(name: &str, config: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, config).unwrap();
+    let output = vaultward().arg("validate").arg(format!("-config={}", path.display())).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).replace(&path.display().to_string(), "CONFIG");
+    (output.status.code().unwrap_or(-1), stderr)
+}
+
+const VALID_AUTH: &str = r#"
+auto_auth {
+  method "approle" {
+    config {
+      role_id_file_path   = "/etc/vault/roleid"
+      secret_id_file_path = "/etc/vault/secretid"
+    }
+  }
+  sink "file" {
+    config { path = "/tmp/token" }
+  }
+}
+"#;
+
+#[test]
+fn valid_config_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.hcl");
+    std::fs::write(&path, VALID_AUTH).unwrap();
+    let output = vaultward().arg("validate").arg(format!("-config={}", path.display())).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "The configuration is valid: 1 auth method, 1 sink(s), 0 template(s).\n");
+}
+
+#[test]
+fn unknown_top_level_key_names_the_key_its_place_and_the_nearest_key() {
+    let (code, stderr) = validate("config.hcl", &format!("{VALID_AUTH}exit_after_authx = true\n"));
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:13:1: unknown key `exit_after_authx` at the top level; did you mean `exit_after_auth`?\n\
+         1 problem found in the config\n"
+    );
+}
+
+#[test]
+fn misspelled_nested_key() {
+    let config = VALID_AUTH.replace("secret_id_file_path", "secret_id_path");
+    let (code, stderr) = validate("config.hcl", &config);
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:6:7: unknown key `secret_id_path` in `auto_auth.method.config`; did you mean `secret_id_file_path`?\n\
+         1 problem found in the config\n"
+    );
+}
+
+#[test]
+fn decimal_mode_is_refused_with_the_octal_spelling() {
+    let config = VALID_AUTH.replace("config { path = \"/tmp/token\" }", "config {\n      path = \"/tmp/token\"\n      mode = 640\n    }");
+    let (code, stderr) = validate("config.hcl", &config);
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:12:14: `auto_auth.sink[0].config.mode` is the decimal number 640, which Vault Agent reads as mode 0o1200; write the mode in octal with a leading zero: `0640`\n\
+         1 problem found in the config\n"
+    );
+}
+
+#[test]
+fn octal_mode_with_leading_zero_is_accepted() {
+    let config = VALID_AUTH.replace("config { path = \"/tmp/token\" }", "config {\n      path = \"/tmp/token\"\n      mode = 0640\n    }");
+    let (code, stderr) = validate("config.hcl", &config);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+}
+
+#[test]
+fn syntax_errors_have_line_and_column() {
+    let (code, stderr) = validate("config.hcl", &format!("{VALID_AUTH}exit_after_auth true\n"));
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:13:17: syntax error: missing `=` between `exit_after_auth` and its value: write `exit_after_auth = true`\n\
+         1 problem found in the config\n"
+    );
+    let (_, stderr) = validate("config.hcl", "vault {\n  address = http://127.0.0.1:8200\n}\n");
+    assert_eq!(
+        stderr,
+        "error: CONFIG:2:13: syntax error: expected a value, found the bare word `http://127.0.0.1:8200`; quote strings: \"http://127.0.0.1:8200\"\n\
+         1 problem found in the config\n"
+    );
+    let (_, stderr) = validate("config.hcl", "auto_auth {\n  method \"approle\" {\n    config {\n      role_id_file_path = \"/r\"\n  }\n}\n");
+    assert_eq!(
+        stderr,
+        "error: CONFIG:1:11: syntax error: this `{` is never closed: expected a matching `}` before the end of the file\n\
+         1 problem found in the config\n"
+    );
+}
+
+#[test]
+fn type_error_names_the_field_path() {
+    let (code, stderr) = validate("config.hcl", &format!("{VALID_AUTH}exit_after_auth = \"yes\"\n"));
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:13:19: `exit_after_auth` must be true or false, found \"yes\"\n1 problem found in the config\n"
+    );
+}
+
+#[test]
+fn every_problem_of_a_file_is_reported_in_one_run() {
+    let config = format!(
+        "{}\nexit_after_authx = true\ntemplate {{\n  destination = \"/tmp/out\"\n  perms = 644\n}}\ncache {{}}\n",
+        VALID_AUTH.replace("role_id_file_path", "role_id_filepath")
+    );
+    let (code, stderr) = validate("config.hcl", &config);
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:5:7: unknown key `role_id_filepath` in `auto_auth.method.config`; did you mean `role_id_file_path`?\n\
+         error: CONFIG:14:1: unknown key `exit_after_authx` at the top level; did you mean `exit_after_auth`?\n\
+         error: CONFIG:17:11: `template[0].perms` is the decimal number 644, which Vault Agent reads as mode 0o1204; write the mode in octal with a leading zero: `0644`\n\
+         error: CONFIG:15:1: `template[0]` needs `contents` or `source`\n  hint: set `contents = \"…\"` for an inline template or `source = \"/path/file.tmpl\"`\n\
+         error: CONFIG:19:1: `cache` is a Vault Agent setting that vaultward does not support yet\n  hint: remove it; vaultward refuses settings it would otherwise silently ignore\n\
+         5 problems found in the config\n"
+    );
+}
+
+#[test]
+fn quoted_hcl1_style_with_a_typo_points_at_it() {
+    let config = r#"
+"auto_auth" = {
+  "method" = {
+    "config" = {
+      role_id_file_path = "/etc/vault/approle/roleid"
+      secret_id_file_path = "/etc/vault/approle/secretid"
+    }
+    "type" = "aproll"
+  }
+  "sink" = {
+    "config" = { "path" = "/home/vault/.token" }
+    "type" = "file"
+  }
+}
+"exit_after_auth" = true
+"#;
+    let (code, stderr) = validate("config.hcl", config);
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:8:14: unknown auth method `aproll`; supported: \"approle\"\n  hint: did you mean \"approle\"?\n1 problem found in the config\n"
+    );
+}
+
+#[test]
+fn missing_auto_auth_and_empty_file() {
+    let (code, stderr) = validate("config.hcl", "");
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG: no `auto_auth` block: vaultward needs one to log in\n  hint: add `auto_auth { method \"approle\" { config { … } } sink \"file\" { config { path = \"…\" } } }`\n1 problem found in the config\n"
+    );
+}
+
+#[test]
+fn json_errors_have_locations_too() {
+    let config = r#"{
+  "auto_auth": {
+    "method": { "type": "approle", "config": { "role_id_file_path": "/r" } },
+    "sink": { "type": "file", "config": { "path": "/t", "mode": 416 } }
+  },
+  "exit_after_auth": "true",
+  "templates": []
+}"#;
+    let (code, stderr) = validate("config.json", config);
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:4:65: `auto_auth.sink[0].config.mode` is the decimal number 416, which Vault Agent reads as mode 0o640; write the mode in octal with a leading zero: `0416`\n\
+         error: CONFIG:7:3: unknown key `templates` at the top level; did you mean `template`?\n\
+         2 problems found in the config\n"
+    );
+}
+
+#[test]
+fn agent_refuses_a_bad_config_before_any_network_access() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.hcl");
+    std::fs::write(&path, format!("{VALID_AUTH}bogus = 1\n")).unwrap();
+    // Port 9 (discard) on loopback: nothing listens, and nothing must be tried.
+    let output = vaultward()
+        .arg("agent")
+        .arg(format!("-config={}", path.display()))
+        .env("VAULT_ADDR", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(78), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown key `bogus` at the top level"));
+}
+
+#[test]
+fn usage_errors_exit_64_and_version_prints() {
+    let output = vaultward().args(["agent"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(64), "{}", text(&output));
+    let output = vaultward().args(["version"]).output().unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("vaultward "));
+}

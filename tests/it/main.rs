@@ -1,0 +1,10 @@
+//! Integration tests of the `vaultward` binary.
+//!
+//! Every test that talks to a server starts its own real OpenBao dev server (see
+//! `vaultward-test-support`) and runs the built binary as a user would, so tests are
+//! parallel-safe and nothing is mocked.
+
+mod config_errors; // `validate` and `agent` messages for bad configs, word for word; no server.
+mod examples; // Every config under examples/ and config/ validates.
+mod main_job; // The main job end to end against a real server.
+mod support; // Helpers: a per-test directory with a server, AppRole files and the binary.

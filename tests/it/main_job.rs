@@ -1,0 +1,509 @@
+//! The main job end to end: config → AppRole login → token sink → templates → exit.
+//! Each test runs the real binary against its own OpenBao dev server.
+
+use std::os::unix::fs::MetadataExt;
+use std::time::Duration;
+
+use vaultward_test_support::DevServer;
+
+use crate::support::{Case, mode, text};
+
+/// The config of the issue, as users copy it from blog posts (quoted HCL1 keys).
+const QUOTED_STYLE: &str = r#"
+"auto_auth" = {
+  "method" = {
+    "config" = {
+      role_id_file_path = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+    }
+    "type" = "approle"
+  }
+  "sink" = {
+    "config" = { "path" = "{dir}/.token" }
+    "type" = "file"
+  }
+}
+"exit_after_auth" = true
+"pid_file" = "{dir}/.pid"
+"template" = {
+  "contents" = "{{#with (secret \"secret/data/app/config\")}}Password: {{data.data.password}}{{/with}}"
+  "destination" = "{dir}/data/index.html"
+}
+"#;
+
+#[test]
+fn quoted_hcl1_config_logs_in_writes_the_sink_and_renders() {
+    let case = Case::new();
+    let config = case.config("config.hcl", QUOTED_STYLE);
+    let (output, _) = case.agent(&config, &["-log-level=debug"]);
+    assert!(output.status.success(), "{}", text(&output));
+
+    assert_eq!(case.read("data/index.html"), "Password: hunter2");
+    let token = case.read(".token");
+    assert!(!token.ends_with('\n') && token.len() > 10, "raw token, no newline");
+    case.assert_token_valid(&token);
+    assert_eq!(mode(&case.path(".token")), 0o640, "default sink mode");
+    assert_eq!(mode(&case.path("data/index.html")), 0o644, "default template perms");
+    assert!(!case.path(".pid").exists(), "pid file removed at exit");
+    assert!(!case.path("secretid").exists(), "secret_id file removed after a successful login");
+    let logs = text(&output);
+    assert!(logs.contains(&format!("Using server {} (from the BAO_ADDR environment variable).", case.server.addr)), "{logs}");
+}
+
+#[test]
+fn block_style_with_kv_v1_and_v2_modes_and_perms() {
+    let case = Case::new();
+    case.server.enable_kv1();
+    case.server.bao(&["write", "kv1/app/config", "password=v1-secret", "db-host=db.internal"]);
+    let config = case.config(
+        "config.hcl",
+        r#"
+exit_after_auth = true
+auto_auth {
+  method "approle" {
+    config {
+      role_id_file_path   = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+      remove_secret_id_file_after_reading = false
+    }
+  }
+  sink "file" {
+    config {
+      path = "{dir}/token-a"
+      mode = 0600
+    }
+  }
+  sink "file" {
+    config {
+      path = "{dir}/token-b"
+    }
+  }
+}
+template {
+  contents    = "v2={{#with (secret \"secret/data/app/config\")}}{{data.data.password}}{{/with}} v1={{#with (secret \"kv1/app/config\")}}{{data.password}}{{/with}}"
+  destination = "{dir}/out/secret.txt"
+  perms       = 0600
+}
+template {
+  contents    = "kv2={{kv \"secret/app/config\" \"password\"}} kv1={{kv \"kv1/app/config\" \"password\"}} host={{#with (kv \"kv1/app/config\")}}{{[db-host]}}{{/with}} <&>"
+  destination = "{dir}/out/kv.txt"
+}
+"#,
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(case.read("out/secret.txt"), "v2=hunter2 v1=v1-secret");
+    assert_eq!(case.read("out/kv.txt"), "kv2=hunter2 kv1=v1-secret host=db.internal <&>", "no HTML escaping");
+    assert_eq!(mode(&case.path("token-a")), 0o600);
+    assert_eq!(mode(&case.path("token-b")), 0o640);
+    assert_eq!(mode(&case.path("out/secret.txt")), 0o600);
+    assert_eq!(case.read("token-a"), case.read("token-b"), "every sink gets the token");
+    assert!(case.path("secretid").exists(), "remove_secret_id_file_after_reading = false keeps the file");
+}
+
+#[test]
+fn json_config_and_type_attribute_method() {
+    let case = Case::new();
+    let config = case.config(
+        "config.json",
+        r#"{
+  "exit_after_auth": true,
+  "auto_auth": {
+    "method": [{ "type": "approle", "mount_path": "auth/approle/", "config": { "role_id_file_path": "{dir}/roleid", "secret_id_file_path": "{dir}/secretid" } }],
+    "sink": [{ "type": "file", "config": { "path": "{dir}/token", "mode": "0600" } }]
+  },
+  "template": [
+    { "contents": "{{kv \"secret/app/config\" \"user\"}}", "destination": "{dir}/user.txt" },
+    { "contents": "{{kv \"secret/app/config\" \"password\"}}", "destination": "{dir}/password.txt" }
+  ]
+}"#,
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(case.read("user.txt"), "app");
+    assert_eq!(case.read("password.txt"), "hunter2");
+    assert_eq!(mode(&case.path("token")), 0o600);
+}
+
+#[test]
+fn computed_path_and_one_read_per_distinct_path() {
+    let case = Case::with_server(DevServer::start_audited());
+    case.server.enable_kv1();
+    case.server.bao(&["write", "kv1/pointer", "target=app/config"]);
+    let mut templates = String::new();
+    for index in 0..5 {
+        templates.push_str(&format!(
+            "template {{\n  contents = \"{{{{#with (secret (concat \\\"secret/data/\\\" (kv \\\"kv1/pointer\\\" \\\"target\\\")))}}}}{{{{data.data.password}}}}{{{{/with}}}} {{{{kv \\\"secret/app/config\\\" \\\"user\\\"}}}}\"\n  destination = \"{{dir}}/out/{index}.txt\"\n}}\n"
+        ));
+    }
+    let config = case.config(
+        "config.hcl",
+        &format!(
+            r#"
+exit_after_auth = true
+auto_auth {{
+  method "approle" {{
+    config {{
+      role_id_file_path   = "{{dir}}/roleid"
+      secret_id_file_path = "{{dir}}/secretid"
+    }}
+  }}
+  sink "file" {{
+    config {{ path = "{{dir}}/token" }}
+  }}
+}}
+{templates}"#
+        ),
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    for index in 0..5 {
+        assert_eq!(case.read(&format!("out/{index}.txt")), "hunter2 app");
+    }
+    let requests = case.server.audited_requests();
+    let count = |path: &str| requests.iter().filter(|(op, p)| op == "read" && p == path).count();
+    assert_eq!(count("secret/data/app/config"), 2, "one read by `secret`, one by `kv`, whatever the number of templates: {requests:?}");
+    assert_eq!(count("kv1/pointer"), 1, "{requests:?}");
+    assert_eq!(requests.iter().filter(|(op, p)| op == "update" && p == "auth/approle/login").count(), 1);
+}
+
+#[test]
+fn bad_credentials_with_exit_on_err_exit_1_and_keep_the_secret_id_file() {
+    let case = Case::new();
+    std::fs::write(case.path("secretid"), "00000000-0000-0000-0000-000000000000").unwrap();
+    let config = case.config(
+        "config.hcl",
+        r#"
+exit_after_auth = true
+auto_auth {
+  method "approle" {
+    exit_on_err = true
+    config {
+      role_id_file_path   = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+    }
+  }
+  sink "file" { config { path = "{dir}/token" } }
+}
+"#,
+    );
+    let (output, elapsed) = case.agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "error: AppRole login at `auth/approle` failed: POST {}/v1/auth/approle/login returned 400: invalid role or secret ID (exit_on_err is set, so vaultward exits instead of retrying)",
+            case.server.addr
+        )),
+        "{stderr}"
+    );
+    assert!(case.path("secretid").exists(), "a failed login must not consume the secret_id file");
+    assert!(!case.path("token").exists());
+}
+
+#[test]
+fn bad_credentials_without_exit_on_err_are_retried_with_backoff() {
+    let case = Case::new();
+    std::fs::write(case.path("secretid"), "00000000-0000-0000-0000-000000000000").unwrap();
+    let config = case.config(
+        "config.hcl",
+        r#"
+exit_after_auth = true
+auto_auth {
+  method "approle" {
+    min_backoff = "400ms"
+    max_backoff = "800ms"
+    config {
+      role_id_file_path   = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+    }
+  }
+  sink "file" { config { path = "{dir}/token" } }
+}
+"#,
+    );
+    let mut command = crate::support::vaultward();
+    command.arg("agent").arg(format!("-config={}", config.display())).env("BAO_ADDR", &case.server.addr);
+    // Stay under the server's lockout threshold (5 failures): about 3 attempts in 1.5 s.
+    let (output, _) = crate::support::run_with_limit(&mut command, Duration::from_millis(1500));
+    let logs = text(&output);
+    let refusals = logs.matches("The server refused the AppRole credentials").count();
+    // 1.5 s of retries with 400–800 ms delays: a few attempts, never a tight loop.
+    assert!((2..=4).contains(&refusals), "{refusals} attempts:\n{logs}");
+    assert!(logs.contains("invalid role or secret ID"), "{logs}");
+
+    // The right secret_id arrives: the next attempt logs in.
+    std::fs::write(case.path("secretid"), &case.secret_id).unwrap();
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+}
+
+#[test]
+fn unreadable_role_id_file_is_reported_with_its_path() {
+    let case = Case::new();
+    std::fs::create_dir(case.path("roleid-dir")).unwrap();
+    let config = case.config(
+        "config.hcl",
+        r#"
+exit_after_auth = true
+auto_auth {
+  method "approle" {
+    exit_on_err = true
+    config {
+      role_id_file_path   = "{dir}/roleid-dir"
+      secret_id_file_path = "{dir}/secretid"
+    }
+  }
+  sink "file" { config { path = "{dir}/token" } }
+}
+"#,
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "error: cannot read the role_id file `{}`: Is a directory (os error 21) (exit_on_err is set, so vaultward exits instead of retrying)",
+        case.path("roleid-dir").display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+}
+
+/// Root ignores file modes, so the permission case runs the agent as nobody (65534).
+#[test]
+fn role_id_file_without_read_permission_as_an_unprivileged_user() {
+    use std::os::unix::fs::PermissionsExt;
+    if std::process::Command::new("setpriv").arg("--version").output().is_err() {
+        panic!("setpriv (util-linux) is needed to run the agent as an unprivileged user");
+    }
+    let case = Case::new();
+    std::fs::set_permissions(case.dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(case.path("roleid"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(case.path("secretid"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = case.config(
+        "config.hcl",
+        r#"
+exit_after_auth = true
+auto_auth {
+  method "approle" {
+    exit_on_err = true
+    config {
+      role_id_file_path   = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+    }
+  }
+  sink "file" { config { path = "{dir}/token" } }
+}
+"#,
+    );
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut command = std::process::Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_vaultward"), "agent"])
+        .arg(format!("-config={}", config.display()))
+        .env("BAO_ADDR", &case.server.addr);
+    let (output, _) = crate::support::run_with_limit(&mut command, Duration::from_secs(30));
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let expected = format!(
+        "error: cannot read the role_id file `{}`: Permission denied (os error 13)",
+        case.path("roleid").display()
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&expected), "{}", text(&output));
+}
+
+#[test]
+fn bind_secret_id_false_role_needs_no_secret_id_file() {
+    let case = Case::new();
+    case.server.bao(&["write", "auth/approle/role/open", "bind_secret_id=false", "secret_id_bound_cidrs=127.0.0.1/32", "token_policies=vaultward-read"]);
+    let role_id = case.server.bao(&["read", "-field=role_id", "auth/approle/role/open/role-id"]);
+    std::fs::write(case.path("open-roleid"), role_id).unwrap();
+    let config = case.config(
+        "config.hcl",
+        r#"
+exit_after_auth = true
+auto_auth {
+  method "approle" {
+    config { role_id_file_path = "{dir}/open-roleid" }
+  }
+  sink "file" { config { path = "{dir}/token" } }
+}
+template {
+  contents    = "{{kv \"secret/app/config\" \"password\"}}"
+  destination = "{dir}/out.txt"
+}
+"#,
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(case.read("out.txt"), "hunter2");
+}
+
+const MISSING_KEY: &str = r#"
+exit_after_auth = true
+auto_auth {
+  method "approle" {
+    min_backoff = "100ms"
+    max_backoff = "200ms"
+    config {
+      role_id_file_path   = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+      remove_secret_id_file_after_reading = false
+    }
+  }
+  sink "file" { config { path = "{dir}/token" } }
+}
+template {
+  contents    = "pw={{#with (secret \"secret/data/app/config\")}}{{data.data.nokey}}{{/with}}."
+  destination = "{dir}/out.txt"
+  STRICT
+}
+"#;
+
+#[test]
+fn missing_key_renders_empty_by_default() {
+    let case = Case::new();
+    let config = case.config("config.hcl", &MISSING_KEY.replace("STRICT", ""));
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(case.read("out.txt"), "pw=.");
+}
+
+#[test]
+fn missing_key_with_error_on_missing_key_names_template_path_and_key() {
+    let case = Case::new();
+    let config = case.config("config.hcl", &MISSING_KEY.replace("STRICT", "error_on_missing_key = true"));
+    let (output, elapsed) = case.agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(elapsed < Duration::from_secs(20), "bounded: {elapsed:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "error: 1 template(s) could not be rendered (tried 5 times):\ntemplate for `{dir}/out.txt` ({dir}/config.hcl:15:1): key `nokey` is missing from secret `secret/data/app/config` (line 1, column 47)",
+        dir = case.dir.path().display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!case.path("out.txt").exists(), "nothing is written for a template that failed");
+}
+
+#[test]
+fn template_that_cannot_render_exits_non_zero_in_bounded_time() {
+    let case = Case::new();
+    let config = case.config(
+        "config.hcl",
+        r#"
+exit_after_auth = true
+pid_file = "{dir}/agent.pid"
+auto_auth {
+  method "approle" {
+    min_backoff = "100ms"
+    max_backoff = "300ms"
+    config {
+      role_id_file_path   = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+    }
+  }
+  sink "file" { config { path = "{dir}/token" } }
+}
+template {
+  contents    = "{{#with (secret \"secret/data/does/not/exist\")}}{{data.data.x}}{{/with}}"
+  destination = "{dir}/missing.txt"
+}
+template {
+  contents    = "{{kv \"secret/app/config\" \"password\"}}"
+  destination = "{dir}/fine.txt"
+}
+"#,
+    );
+    let (output, elapsed) = case.agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(elapsed < Duration::from_secs(15), "must never hang: {elapsed:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "template for `{dir}/missing.txt` ({dir}/config.hcl:15:1): secret `secret/data/does/not/exist`: no secret exists at this path (GET {addr}/v1/secret/data/does/not/exist returned 404: not found (no secret at this path, or no such mount)) (line 1, column 1)",
+        dir = case.dir.path().display(),
+        addr = case.server.addr
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert_eq!(case.read("fine.txt"), "hunter2", "the other template is still written");
+    assert!(case.path("token").exists(), "the sink was written before the templates");
+    assert!(!case.path("agent.pid").exists(), "pid file removed on failure too");
+}
+
+#[test]
+fn unchanged_destination_is_not_rewritten() {
+    let case = Case::new();
+    let config = case.config(
+        "config.hcl",
+        r#"
+exit_after_auth = true
+auto_auth {
+  method "approle" {
+    config {
+      role_id_file_path   = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+      remove_secret_id_file_after_reading = false
+    }
+  }
+  sink "file" { config { path = "{dir}/token" } }
+}
+template {
+  contents    = "{{kv \"secret/app/config\" \"password\"}}"
+  destination = "{dir}/out.txt"
+}
+"#,
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let before = std::fs::metadata(case.path("out.txt")).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let after = std::fs::metadata(case.path("out.txt")).unwrap();
+    assert_eq!((before.ino(), before.mtime_nsec()), (after.ino(), after.mtime_nsec()), "same inode and mtime");
+
+    case.server.kv_put("app/config", &["password=rotated", "user=app"]);
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(case.read("out.txt"), "rotated");
+}
+
+#[test]
+fn secrets_never_reach_the_logs_even_at_trace() {
+    let case = Case::new();
+    let config = case.config("config.hcl", QUOTED_STYLE);
+    let (output, _) = case.agent(&config, &["-log-level=trace"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let logs = text(&output);
+    let token = case.read(".token");
+    for secret in [token.as_str(), case.secret_id.as_str(), "hunter2"] {
+        assert!(!logs.contains(secret), "a secret reached the logs:\n{logs}");
+    }
+    assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "trace logging was on");
+}
+
+#[test]
+fn config_directory_is_loaded_in_name_order_and_merged() {
+    let case = Case::new();
+    std::fs::create_dir(case.path("conf.d")).unwrap();
+    case.config(
+        "conf.d/10-auth.hcl",
+        r#"
+auto_auth {
+  method "approle" {
+    config {
+      role_id_file_path   = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+    }
+  }
+  sink "file" { config { path = "{dir}/token" } }
+}
+"#,
+    );
+    case.config(
+        "conf.d/20-templates.json",
+        r#"{ "exit_after_auth": true, "template": { "contents": "{{kv \"secret/app/config\" \"user\"}}", "destination": "{dir}/user.txt" } }"#,
+    );
+    std::fs::write(case.path("conf.d/notes.txt"), "not a config").unwrap();
+    let (output, _) = case.agent(&case.path("conf.d"), &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(case.read("user.txt"), "app");
+}

@@ -1,0 +1,104 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use vaultward_test_support::DevServer;
+
+/// The binary under test.
+pub fn vaultward() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vaultward"));
+    for variable in ["VAULT_ADDR", "BAO_ADDR", "VAULT_TOKEN", "BAO_TOKEN", "VAULT_LOG_LEVEL", "BAO_LOG_LEVEL"] {
+        command.env_remove(variable);
+    }
+    command.stdin(Stdio::null());
+    command
+}
+
+/// Runs a command, killing it after `limit`; returns its output and how long it ran.
+pub fn run_with_limit(command: &mut Command, limit: Duration) -> (Output, Duration) {
+    let started = Instant::now();
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child.wait_with_output().unwrap(), started.elapsed())
+}
+
+/// Text of an output's stdout and stderr together.
+pub fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// A test's world: a dev server with an AppRole `app` and a KV v2 secret, plus a directory
+/// holding the role_id and secret_id files.
+pub struct Case {
+    pub server: DevServer,
+    pub dir: tempfile::TempDir,
+    pub secret_id: String,
+}
+
+impl Case {
+    pub fn new() -> Case {
+        Self::with_server(DevServer::start())
+    }
+
+    pub fn with_server(server: DevServer) -> Case {
+        let (role_id, secret_id) = server.approle("app", &[]);
+        server.kv_put("app/config", &["password=hunter2", "user=app"]);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("roleid"), format!("{role_id}\n")).unwrap();
+        std::fs::write(dir.path().join("secretid"), format!("{secret_id}\n")).unwrap();
+        Case { server, dir, secret_id }
+    }
+
+    /// A path inside the case's directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a config file, replacing `{dir}` with the case's directory.
+    pub fn config(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text.replace("{dir}", &self.dir.path().display().to_string())).unwrap();
+        path
+    }
+
+    /// `vaultward agent -config=PATH` with `BAO_ADDR` pointing at the server.
+    pub fn agent(&self, config: &Path, extra: &[&str]) -> (Output, Duration) {
+        let mut command = vaultward();
+        command.arg("agent").arg(format!("-config={}", config.display())).args(extra).env("BAO_ADDR", &self.server.addr);
+        run_with_limit(&mut command, Duration::from_secs(60))
+    }
+
+    /// Reads a file of the case's directory.
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"))
+    }
+
+    /// Asserts that `token` is a live token of the server.
+    pub fn assert_token_valid(&self, token: &str) {
+        let output = Command::new(vaultward_test_support::bao_bin())
+            .args(["token", "lookup", "-format=json"])
+            .env("BAO_ADDR", &self.server.addr)
+            .env("BAO_TOKEN", token)
+            .env("HOME", self.server.dir.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "token lookup failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+/// The permission bits of a file.
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().mode() & 0o7777
+}
