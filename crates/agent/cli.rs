@@ -34,7 +34,11 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
                 return arg;
             }
             let name = text[1..].split('=').next().unwrap_or_default();
-            if LONG_FLAGS.contains(&name) { OsString::from(format!("-{text}")) } else { arg }
+            if LONG_FLAGS.contains(&name) {
+                OsString::from(format!("-{text}"))
+            } else {
+                arg
+            }
         })
         .collect()
 }
@@ -131,8 +135,16 @@ mod tests {
 
     #[test]
     fn vault_style_single_dash_flags() {
-        let cli = parse(&["vaultward", "agent", "-config=/etc/vault/config.hcl", "-log-level=debug", "-exit-after-auth"]);
-        let Command::Agent(args) = cli.command else { panic!("not agent") };
+        let cli = parse(&[
+            "vaultward",
+            "agent",
+            "-config=/etc/vault/config.hcl",
+            "-log-level=debug",
+            "-exit-after-auth",
+        ]);
+        let Command::Agent(args) = cli.command else {
+            panic!("not agent")
+        };
         assert_eq!(args.config, [PathBuf::from("/etc/vault/config.hcl")]);
         assert_eq!(args.log_level, Some(LogLevel::Debug));
         assert!(args.exit_after_auth);
@@ -140,15 +152,31 @@ mod tests {
 
     #[test]
     fn double_dash_and_separate_values() {
-        let cli = parse(&["vaultward", "agent", "--config", "a.hcl", "-config", "b.hcl", "-log-format", "json"]);
-        let Command::Agent(args) = cli.command else { panic!("not agent") };
-        assert_eq!(args.config, [PathBuf::from("a.hcl"), PathBuf::from("b.hcl")]);
+        let cli = parse(&[
+            "vaultward",
+            "agent",
+            "--config",
+            "a.hcl",
+            "-config",
+            "b.hcl",
+            "-log-format",
+            "json",
+        ]);
+        let Command::Agent(args) = cli.command else {
+            panic!("not agent")
+        };
+        assert_eq!(
+            args.config,
+            [PathBuf::from("a.hcl"), PathBuf::from("b.hcl")]
+        );
         assert_eq!(args.log_format, Some(LogFormat::Json));
     }
 
     #[test]
     fn values_that_look_like_flags_are_left_alone() {
-        let args = normalize_args(["vaultward", "agent", "-config", "-weird-name.hcl"].map(OsString::from));
+        let args = normalize_args(
+            ["vaultward", "agent", "-config", "-weird-name.hcl"].map(OsString::from),
+        );
         assert_eq!(args[3], OsString::from("-weird-name.hcl"));
     }
 }

@@ -42,27 +42,45 @@ enum TokenStep {
 }
 
 /// When to act on a token next, and how.
-fn schedule(token_lease: Duration, renewable: bool, original_lease: Duration) -> (Instant, TokenStep) {
+fn schedule(
+    token_lease: Duration,
+    renewable: bool,
+    original_lease: Duration,
+) -> (Instant, TokenStep) {
     if token_lease.is_zero() {
         return (never(), TokenStep::Renew);
     }
     let at = Instant::now() + jittered(token_lease, 0.62, 0.70);
     // A renewal that returned less than half the original TTL has hit the max TTL: the next
     // step is a fresh login, well before the token expires.
-    if renewable && token_lease * 2 >= original_lease { (at, TokenStep::Renew) } else { (at, TokenStep::Relogin) }
+    if renewable && token_lease * 2 >= original_lease {
+        (at, TokenStep::Renew)
+    } else {
+        (at, TokenStep::Relogin)
+    }
 }
 
 /// Runs until a shutdown signal; the first token is already in the sinks.
-pub async fn run(mut agent: Agent, mut token: Token, source: Arc<VaultSource>, shutdown: Shutdown) -> Result<(), Failure> {
+pub async fn run(
+    mut agent: Agent,
+    mut token: Token,
+    source: Arc<VaultSource>,
+    shutdown: Shutdown,
+) -> Result<(), Failure> {
     let all: Vec<usize> = (0..agent.engine.len()).collect();
     let interval = agent.config.template_config.static_secret_render_interval;
     let mut render_backoff = Backoff::try_new(agent.backoff.min(), agent.backoff.max())
         .map_err(|error| Failure::Config(error.to_string()))?;
 
     let mut failed = report(render_and_write(&agent, &source, &all).await);
-    let mut retry_at = if failed.is_empty() { never() } else { Instant::now() + render_backoff.next_delay() };
+    let mut retry_at = if failed.is_empty() {
+        never()
+    } else {
+        Instant::now() + render_backoff.next_delay()
+    };
     let mut refresh_at = Instant::now() + jittered(interval, 0.95, 1.05);
-    let (mut token_at, mut step) = schedule(token.lease_duration, token.renewable, token.lease_duration);
+    let (mut token_at, mut step) =
+        schedule(token.lease_duration, token.renewable, token.lease_duration);
     info!("Initial render done; keeping the token and templates fresh.");
 
     loop {
@@ -138,10 +156,21 @@ fn report(failures: Vec<(usize, vaultward_template::RenderFailure)>) -> Vec<Stri
 
 async fn relogin(agent: &mut Agent, source: &VaultSource) -> Result<Token, Failure> {
     let exit_on_err = agent.config.auto_auth.method.exit_on_err;
-    let token = vaultward_auth::login_with_backoff(&mut agent.method, &agent.client, &mut agent.backoff, exit_on_err)
-        .await
-        .map_err(|error| Failure::Runtime(format!("{error} (exit_on_err is set, so vaultward exits instead of retrying)")))?;
-    if let Err(Failure::Runtime(message) | Failure::Config(message)) = write_sinks(&agent.sinks, &token) {
+    let token = vaultward_auth::login_with_backoff(
+        &mut agent.method,
+        &agent.client,
+        &mut agent.backoff,
+        exit_on_err,
+    )
+    .await
+    .map_err(|error| {
+        Failure::Runtime(format!(
+            "{error} (exit_on_err is set, so vaultward exits instead of retrying)"
+        ))
+    })?;
+    if let Err(Failure::Runtime(message) | Failure::Config(message)) =
+        write_sinks(&agent.sinks, &token)
+    {
         warn!(error = %message, "A sink could not be written; it will be written with the next token.");
     }
     source.set_token(token.secret.clone());

@@ -26,13 +26,23 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>, Vec<String>> {
                         read_one(&file, &mut sources, &mut problems);
                     }
                 }
-                Err(error) => problems.push(format!("{}: cannot list the directory: {error}", path.display())),
+                Err(error) => problems.push(format!(
+                    "{}: cannot list the directory: {error}",
+                    path.display()
+                )),
             },
             Ok(_) => read_one(path, &mut sources, &mut problems),
-            Err(error) => problems.push(format!("{}: cannot read the config file: {error}", path.display())),
+            Err(error) => problems.push(format!(
+                "{}: cannot read the config file: {error}",
+                path.display()
+            )),
         }
     }
-    if problems.is_empty() { Ok(sources) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(sources)
+    } else {
+        Err(problems)
+    }
 }
 
 fn config_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -40,7 +50,10 @@ fn config_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .filter(|path| {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             !name.starts_with('.')
                 && !name.ends_with('~')
                 && (name.ends_with(".hcl") || name.ends_with(".json"))
@@ -55,7 +68,10 @@ fn read_one(path: &Path, sources: &mut Vec<Source>, problems: &mut Vec<String>) 
     let name = path.display().to_string();
     match std::fs::metadata(path) {
         Ok(metadata) if metadata.len() > MAX_CONFIG_BYTES => {
-            problems.push(format!("{name}: the file is {} bytes; a config file may be at most 4 MiB", metadata.len()));
+            problems.push(format!(
+                "{name}: the file is {} bytes; a config file may be at most 4 MiB",
+                metadata.len()
+            ));
             return;
         }
         _ => {}

@@ -24,13 +24,31 @@ pub fn init(level: LogLevel, format: LogFormat) {
     };
     // Our own crates log at the chosen level; the HTTP stack's chatter ("connecting to …")
     // only shows at trace.
-    let dependencies = if filter == LevelFilter::TRACE { LevelFilter::TRACE } else { filter.min(LevelFilter::INFO) };
-    let targets = Targets::new().with_default(dependencies).with_target("vaultward", filter);
-    let builder =
-        tracing_subscriber::fmt().with_max_level(LevelFilter::TRACE).with_writer(std::io::stderr).with_target(false);
+    let dependencies = if filter == LevelFilter::TRACE {
+        LevelFilter::TRACE
+    } else {
+        filter.min(LevelFilter::INFO)
+    };
+    let targets = Targets::new()
+        .with_default(dependencies)
+        .with_target("vaultward", filter);
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(LevelFilter::TRACE)
+        .with_writer(std::io::stderr)
+        .with_target(false);
     let _ = match format {
-        LogFormat::Standard => builder.with_ansi(std::io::stderr().is_terminal()).finish().with(targets).try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).finish().with(targets).try_init(),
+        LogFormat::Standard => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .finish()
+            .with(targets)
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .finish()
+            .with(targets)
+            .try_init(),
     };
 }
 

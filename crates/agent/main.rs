@@ -64,7 +64,8 @@ fn print_problems(what: &str, problems: &[String]) {
 
 fn load_config(paths: &[std::path::PathBuf]) -> Result<Config, Vec<String>> {
     let sources = load::read_sources(paths)?;
-    vaultward_config::parse(&sources).map_err(|errors| errors.0.iter().map(ToString::to_string).collect())
+    vaultward_config::parse(&sources)
+        .map_err(|errors| errors.0.iter().map(ToString::to_string).collect())
 }
 
 fn validate(args: &ValidateArgs) -> ExitCode {
@@ -77,7 +78,10 @@ fn validate(args: &ValidateArgs) -> ExitCode {
     };
     // Templates are compiled too; `source` files that are not readable here are reported.
     if let Err(problems) = run::compile_templates(&config.templates) {
-        print_problems("the templates", &problems.lines().map(str::to_owned).collect::<Vec<_>>());
+        print_problems(
+            "the templates",
+            &problems.lines().map(str::to_owned).collect::<Vec<_>>(),
+        );
         return ExitCode::from(EXIT_CONFIG);
     }
     let _ = writeln!(
@@ -100,12 +104,18 @@ fn agent(args: &AgentArgs) -> ExitCode {
     let env = |name: &str| std::env::var(name).ok();
     let level = args
         .log_level
-        .or_else(|| settings::env_setting(&env, "LOG_LEVEL").and_then(|(value, _)| logging::parse_level(&value)))
+        .or_else(|| {
+            settings::env_setting(&env, "LOG_LEVEL")
+                .and_then(|(value, _)| logging::parse_level(&value))
+        })
         .or_else(|| config.log_level.as_deref().and_then(logging::parse_level))
         .unwrap_or(LogLevel::Info);
     let format = args
         .log_format
-        .or_else(|| settings::env_setting(&env, "LOG_FORMAT").and_then(|(value, _)| logging::parse_format(&value)))
+        .or_else(|| {
+            settings::env_setting(&env, "LOG_FORMAT")
+                .and_then(|(value, _)| logging::parse_format(&value))
+        })
         .or_else(|| config.log_format.as_deref().and_then(logging::parse_format))
         .unwrap_or(LogFormat::Standard);
     logging::init(level, format);
@@ -118,10 +128,16 @@ fn agent(args: &AgentArgs) -> ExitCode {
         }
     };
     let exit_after_auth = args.exit_after_auth || config.exit_after_auth;
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
-            print_problems("the start-up", &[format!("cannot start the async runtime: {error}")]);
+            print_problems(
+                "the start-up",
+                &[format!("cannot start the async runtime: {error}")],
+            );
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
@@ -129,7 +145,10 @@ fn agent(args: &AgentArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Config(message)) => {
             tracing::error!("{message}");
-            print_problems("the config", &message.lines().map(str::to_owned).collect::<Vec<_>>());
+            print_problems(
+                "the config",
+                &message.lines().map(str::to_owned).collect::<Vec<_>>(),
+            );
             ExitCode::from(EXIT_CONFIG)
         }
         Err(Failure::Runtime(message)) => {

@@ -53,7 +53,11 @@ pub struct Agent {
 }
 
 /// Runs the agent until it is done (`exit_after_auth`) or told to stop.
-pub async fn agent(config: Config, resolved: Resolved, exit_after_auth: bool) -> Result<(), Failure> {
+pub async fn agent(
+    config: Config,
+    resolved: Resolved,
+    exit_after_auth: bool,
+) -> Result<(), Failure> {
     info!(
         address = %resolved.client.address,
         "Using server {} (from {}).",
@@ -61,7 +65,9 @@ pub async fn agent(config: Config, resolved: Resolved, exit_after_auth: bool) ->
         resolved.address_source
     );
     if resolved.client.tls_skip_verify {
-        warn!("TLS verification of the server is disabled (tls_skip_verify); anyone on the path can read the token.");
+        warn!(
+            "TLS verification of the server is disabled (tls_skip_verify); anyone on the path can read the token."
+        );
     }
     if is_plain_http_to_remote(&resolved.client.address) {
         warn!(address = %resolved.client.address, "The server address is plain http:// to a non-loopback host; tokens and secrets cross the network unencrypted.");
@@ -71,7 +77,8 @@ pub async fn agent(config: Config, resolved: Resolved, exit_after_auth: bool) ->
         None => None,
     };
     let mut agent = prepare(config, &resolved)?;
-    let shutdown = crate::signals::Shutdown::install().map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
+    let shutdown = crate::signals::Shutdown::install()
+        .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
 
     let token = tokio::select! {
         token = login(&mut agent) => token?,
@@ -100,21 +107,37 @@ pub async fn agent(config: Config, resolved: Resolved, exit_after_auth: bool) ->
 
 /// Builds the client, sinks, templates and auth method; fails before any network call.
 fn prepare(config: Config, resolved: &Resolved) -> Result<Agent, Failure> {
-    let client = VaultClient::new(&resolved.client).map_err(|error| Failure::Config(error.to_string()))?;
+    let client =
+        VaultClient::new(&resolved.client).map_err(|error| Failure::Config(error.to_string()))?;
     let sinks: Vec<FileSink> = config.auto_auth.sinks.iter().map(FileSink::new).collect();
     for sink in &sinks {
-        sink.check_writable().map_err(|error| Failure::Runtime(error.to_string()))?;
+        sink.check_writable()
+            .map_err(|error| Failure::Runtime(error.to_string()))?;
     }
     let engine = compile_templates(&config.templates).map_err(Failure::Config)?;
     let method = AppRoleLogin::new(&config.auto_auth.method);
-    let backoff = Backoff::try_new(config.auto_auth.method.min_backoff, config.auto_auth.method.max_backoff)
-        .map_err(|error| Failure::Config(error.to_string()))?;
-    Ok(Agent { config, client, sinks, engine, method, backoff })
+    let backoff = Backoff::try_new(
+        config.auto_auth.method.min_backoff,
+        config.auto_auth.method.max_backoff,
+    )
+    .map_err(|error| Failure::Config(error.to_string()))?;
+    Ok(Agent {
+        config,
+        client,
+        sinks,
+        engine,
+        method,
+        backoff,
+    })
 }
 
 /// How messages name a template: its destination and where it is defined.
 pub fn template_name(template: &Template) -> String {
-    format!("template for `{}` ({})", template.destination.display(), template.origin)
+    format!(
+        "template for `{}` ({})",
+        template.destination.display(),
+        template.origin
+    )
 }
 
 /// Reads `source` files and compiles every template; returns every problem at once.
@@ -128,24 +151,46 @@ pub fn compile_templates(templates: &[Template]) -> Result<Engine, String> {
             TemplateSource::File(path) => match std::fs::read_to_string(path) {
                 Ok(text) => text,
                 Err(error) => {
-                    problems.push(format!("{name}: cannot read the template source `{}`: {error}", path.display()));
+                    problems.push(format!(
+                        "{name}: cannot read the template source `{}`: {error}",
+                        path.display()
+                    ));
                     continue;
                 }
             },
         };
-        specs.push(TemplateSpec { name, text, error_on_missing_key: template.error_on_missing_key });
+        specs.push(TemplateSpec {
+            name,
+            text,
+            error_on_missing_key: template.error_on_missing_key,
+        });
     }
     if !problems.is_empty() {
         return Err(problems.join("\n"));
     }
-    Engine::new(specs).map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+    Engine::new(specs).map_err(|errors| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
 }
 
 async fn login(agent: &mut Agent) -> Result<Token, Failure> {
     let exit_on_err = agent.config.auto_auth.method.exit_on_err;
-    login_with_backoff(&mut agent.method, &agent.client, &mut agent.backoff, exit_on_err)
-        .await
-        .map_err(|error| Failure::Runtime(format!("{error} (exit_on_err is set, so vaultward exits instead of retrying)")))
+    login_with_backoff(
+        &mut agent.method,
+        &agent.client,
+        &mut agent.backoff,
+        exit_on_err,
+    )
+    .await
+    .map_err(|error| {
+        Failure::Runtime(format!(
+            "{error} (exit_on_err is set, so vaultward exits instead of retrying)"
+        ))
+    })
 }
 
 /// Writes `token` to every sink; a sink that fails is reported, the others are still written.
@@ -153,31 +198,54 @@ pub fn write_sinks(sinks: &[FileSink], token: &Token) -> Result<(), Failure> {
     let mut failures = Vec::new();
     for sink in sinks {
         match sink.write(&token.secret) {
-            Ok(WriteOutcome::Written) => info!(path = %sink.path().display(), "Wrote the token to the sink."),
-            Ok(WriteOutcome::Unchanged) => debug!(path = %sink.path().display(), "The sink already holds this token."),
+            Ok(WriteOutcome::Written) => {
+                info!(path = %sink.path().display(), "Wrote the token to the sink.")
+            }
+            Ok(WriteOutcome::Unchanged) => {
+                debug!(path = %sink.path().display(), "The sink already holds this token.")
+            }
             Err(failure) => {
                 error!(error = %failure, "Could not write the token sink.");
                 failures.push(failure.to_string());
             }
         }
     }
-    if failures.is_empty() { Ok(()) } else { Err(Failure::Runtime(failures.join("\n"))) }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Runtime(failures.join("\n")))
+    }
 }
 
 /// Renders `indices` once and writes their destinations; returns the failures.
-pub async fn render_and_write(agent: &Agent, source: &Arc<VaultSource>, indices: &[usize]) -> Vec<(usize, RenderFailure)> {
+pub async fn render_and_write(
+    agent: &Agent,
+    source: &Arc<VaultSource>,
+    indices: &[usize],
+) -> Vec<(usize, RenderFailure)> {
     let mut failures = Vec::new();
     for (index, result) in agent.engine.render(indices, source).await {
         let template = &agent.config.templates[index];
         match result {
-            Ok(text) => match write_destination(&template.destination, &text, template.perms, template.create_dest_dirs) {
-                Ok(WriteOutcome::Written) => info!(destination = %template.destination.display(), "Rendered the template."),
+            Ok(text) => match write_destination(
+                &template.destination,
+                &text,
+                template.perms,
+                template.create_dest_dirs,
+            ) {
+                Ok(WriteOutcome::Written) => {
+                    info!(destination = %template.destination.display(), "Rendered the template.")
+                }
                 Ok(WriteOutcome::Unchanged) => {
                     debug!(destination = %template.destination.display(), "The template's output is unchanged; nothing written.")
                 }
                 Err(error) => failures.push((
                     index,
-                    RenderFailure { template: template_name(template), message: error.to_string(), retryable: true },
+                    RenderFailure {
+                        template: template_name(template),
+                        message: error.to_string(),
+                        retryable: true,
+                    },
                 )),
             },
             Err(failure) => failures.push((index, failure)),
@@ -187,7 +255,12 @@ pub async fn render_and_write(agent: &Agent, source: &Arc<VaultSource>, indices:
 }
 
 /// Renders every template, retrying failures up to `attempts` times with backoff.
-async fn render_with_retries(agent: &Agent, source: &Arc<VaultSource>, backoff: &mut Backoff, attempts: u32) -> Result<(), Failure> {
+async fn render_with_retries(
+    agent: &Agent,
+    source: &Arc<VaultSource>,
+    backoff: &mut Backoff,
+    attempts: u32,
+) -> Result<(), Failure> {
     let mut pending: Vec<usize> = (0..agent.engine.len()).collect();
     for attempt in 1..=attempts {
         let failures = render_and_write(agent, source, &pending).await;
@@ -196,8 +269,15 @@ async fn render_with_retries(agent: &Agent, source: &Arc<VaultSource>, backoff: 
         }
         let give_up = attempt == attempts || failures.iter().all(|(_, failure)| !failure.retryable);
         if give_up {
-            let tried = if attempt == 1 { "once".to_owned() } else { format!("{attempt} times") };
-            let details: Vec<String> = failures.iter().map(|(_, failure)| failure.to_string()).collect();
+            let tried = if attempt == 1 {
+                "once".to_owned()
+            } else {
+                format!("{attempt} times")
+            };
+            let details: Vec<String> = failures
+                .iter()
+                .map(|(_, failure)| failure.to_string())
+                .collect();
             return Err(Failure::Runtime(format!(
                 "{} template(s) could not be rendered (tried {tried}):\n{}",
                 failures.len(),
@@ -224,7 +304,9 @@ impl PidFile {
     fn create(path: &Path) -> Result<Self, Failure> {
         vaultward_core::fs::write_atomic(path, std::process::id().to_string().as_bytes(), 0o644)
             .map_err(|error| Failure::Runtime(format!("cannot write the pid file: {error}")))?;
-        Ok(Self { path: path.to_path_buf() })
+        Ok(Self {
+            path: path.to_path_buf(),
+        })
     }
 }
 

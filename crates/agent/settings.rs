@@ -30,12 +30,18 @@ pub struct Resolved {
 pub fn env_setting(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<(String, String)> {
     ["BAO_", "VAULT_"].iter().find_map(|prefix| {
         let variable = format!("{prefix}{name}");
-        env(&variable).filter(|value| !value.is_empty()).map(|value| (value, variable))
+        env(&variable)
+            .filter(|value| !value.is_empty())
+            .map(|value| (value, variable))
     })
 }
 
 /// Resolves the client settings; errors are config errors (bad values, unreadable CA file).
-pub fn resolve(vault: &Vault, args: &AgentArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Resolved, String> {
+pub fn resolve(
+    vault: &Vault,
+    args: &AgentArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Resolved, String> {
     let (address, address_source) = if let Some(address) = &args.address {
         (address.clone(), "the -address flag".to_owned())
     } else if let Some((address, variable)) = env_setting(env, "ADDR") {
@@ -54,13 +60,24 @@ pub fn resolve(vault: &Vault, args: &AgentArgs, env: &dyn Fn(&str) -> Option<Str
         .ca_cert
         .clone()
         .map(|path| (path, "the -ca-cert flag".to_owned()))
-        .or_else(|| env_setting(env, "CACERT").map(|(path, variable)| (path.into(), format!("the {variable} environment variable"))))
-        .or_else(|| vault.ca_cert.clone().map(|path| (path, "`vault.ca_cert`".to_owned())));
+        .or_else(|| {
+            env_setting(env, "CACERT").map(|(path, variable)| {
+                (path.into(), format!("the {variable} environment variable"))
+            })
+        })
+        .or_else(|| {
+            vault
+                .ca_cert
+                .clone()
+                .map(|path| (path, "`vault.ca_cert`".to_owned()))
+        });
     let ca_cert_pem = match ca_cert {
-        Some((path, source)) => Some(
-            std::fs::read(&path)
-                .map_err(|error| format!("cannot read the CA certificate `{}` (from {source}): {error}", path.display()))?,
-        ),
+        Some((path, source)) => Some(std::fs::read(&path).map_err(|error| {
+            format!(
+                "cannot read the CA certificate `{}` (from {source}): {error}",
+                path.display()
+            )
+        })?),
         None => None,
     };
     let tls_skip_verify = if args.tls_skip_verify {
@@ -104,9 +121,17 @@ fn parse_bool(value: &str) -> Option<bool> {
 
 /// True for `http://` addresses whose host is not a loopback address.
 pub fn is_plain_http_to_remote(address: &str) -> bool {
-    let Some(rest) = address.strip_prefix("http://") else { return false };
+    let Some(rest) = address.strip_prefix("http://") else {
+        return false;
+    };
     let host = rest.split(['/', '?']).next().unwrap_or_default();
-    let host = host.rsplit_once(':').map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
     !(host == "localhost" || host.starts_with("127.") || host == "[::1]")
 }
 
@@ -132,21 +157,33 @@ mod tests {
 
     #[test]
     fn precedence_flag_env_file_default() {
-        let vault = Vault { address: Some("http://file:8200".into()), ..Vault::default() };
-        let env: HashMap<&str, &str> = HashMap::from([("VAULT_ADDR", "http://vault-env:8200"), ("BAO_ADDR", "http://bao-env:8200")]);
+        let vault = Vault {
+            address: Some("http://file:8200".into()),
+            ..Vault::default()
+        };
+        let env: HashMap<&str, &str> = HashMap::from([
+            ("VAULT_ADDR", "http://vault-env:8200"),
+            ("BAO_ADDR", "http://bao-env:8200"),
+        ]);
         let lookup = |name: &str| env.get(name).map(|v| v.to_string());
         let resolved = resolve(&vault, &args(), &lookup).unwrap();
         assert_eq!(resolved.client.address, "http://bao-env:8200");
         assert_eq!(resolved.address_source, "the BAO_ADDR environment variable");
 
         let no_env = |_: &str| None;
-        assert_eq!(resolve(&vault, &args(), &no_env).unwrap().address_source, "`vault.address` in the config");
+        assert_eq!(
+            resolve(&vault, &args(), &no_env).unwrap().address_source,
+            "`vault.address` in the config"
+        );
         let resolved = resolve(&Vault::default(), &args(), &no_env).unwrap();
         assert_eq!(resolved.client.address, DEFAULT_ADDRESS);
 
         let mut with_flag = args();
         with_flag.address = Some("http://flag:1".into());
-        assert_eq!(resolve(&vault, &with_flag, &lookup).unwrap().client.address, "http://flag:1");
+        assert_eq!(
+            resolve(&vault, &with_flag, &lookup).unwrap().client.address,
+            "http://flag:1"
+        );
     }
 
     #[test]

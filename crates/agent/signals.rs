@@ -16,7 +16,10 @@ pub struct Shutdown {
 impl Shutdown {
     /// Installs the handlers.
     pub fn install() -> std::io::Result<Self> {
-        Ok(Self { terminate: Mutex::new(signal(SignalKind::terminate())?), interrupt: Mutex::new(signal(SignalKind::interrupt())?) })
+        Ok(Self {
+            terminate: Mutex::new(signal(SignalKind::terminate())?),
+            interrupt: Mutex::new(signal(SignalKind::interrupt())?),
+        })
     }
 
     /// Waits for SIGTERM or SIGINT.

@@ -23,7 +23,11 @@ pub struct VaultSource {
 impl VaultSource {
     /// A source reading with `token`.
     pub fn new(client: VaultClient, token: SecretString) -> Self {
-        Self { client, token: Mutex::new(token), mounts: Mutex::new(Vec::new()) }
+        Self {
+            client,
+            token: Mutex::new(token),
+            mounts: Mutex::new(Vec::new()),
+        }
     }
 
     /// Reads with `token` from now on (after a new login).
@@ -38,20 +42,32 @@ impl VaultSource {
     async fn mount_for(&self, path: &str) -> Result<MountInfo, VaultError> {
         let known = {
             let mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
-            mounts.iter().find(|mount| format!("{path}/").starts_with(&mount.path)).cloned()
+            mounts
+                .iter()
+                .find(|mount| format!("{path}/").starts_with(&mount.path))
+                .cloned()
         };
         if let Some(mount) = known {
             return Ok(mount);
         }
         let mount = self.client.mount_info(&self.token(), path).await?;
         debug!(mount = %mount.path, kind = %mount.kind, kv_version = ?mount.kv_version, "Looked up the mount of {path}.");
-        self.mounts.lock().unwrap_or_else(|p| p.into_inner()).push(mount.clone());
+        self.mounts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(mount.clone());
         Ok(mount)
     }
 
     async fn kv(&self, path: &str) -> Result<Value, FetchError> {
-        let mount = self.mount_for(path).await.map_err(|error| fetch_error(&format!("kv `{path}`"), &error))?;
-        let rest = path.strip_prefix(mount.path.trim_end_matches('/')).unwrap_or(path).trim_start_matches('/');
+        let mount = self
+            .mount_for(path)
+            .await
+            .map_err(|error| fetch_error(&format!("kv `{path}`"), &error))?;
+        let rest = path
+            .strip_prefix(mount.path.trim_end_matches('/'))
+            .unwrap_or(path)
+            .trim_start_matches('/');
         let (read_path, nested) = match mount.kv_version {
             Some(2) => (format!("{}data/{rest}", mount.path), true),
             Some(_) => (path.to_owned(), false),
@@ -65,11 +81,24 @@ impl VaultSource {
                 });
             }
         };
-        let response = self.client.read(&self.token(), &read_path).await.map_err(|error| fetch_error(&format!("kv `{path}`"), &error))?;
-        let data = if nested { &response["data"]["data"] } else { &response["data"] };
+        let response = self
+            .client
+            .read(&self.token(), &read_path)
+            .await
+            .map_err(|error| fetch_error(&format!("kv `{path}`"), &error))?;
+        let data = if nested {
+            &response["data"]["data"]
+        } else {
+            &response["data"]
+        };
         match data {
             Value::Object(_) => Ok(data.clone()),
-            _ => Err(FetchError { message: format!("kv `{path}`: no secret exists at `{read_path}` (it was deleted or destroyed)"), retryable: true }),
+            _ => Err(FetchError {
+                message: format!(
+                    "kv `{path}`: no secret exists at `{read_path}` (it was deleted or destroyed)"
+                ),
+                retryable: true,
+            }),
         }
     }
 }
@@ -80,15 +109,20 @@ fn fetch_error(what: &str, error: &VaultError) -> FetchError {
         Some(403) => format!("{what}: permission denied; check the token's policies ({error})"),
         _ => format!("{what}: {error}"),
     };
-    FetchError { message, retryable: error.is_retryable() }
+    FetchError {
+        message,
+        retryable: error.is_retryable(),
+    }
 }
 
 impl SecretSource for VaultSource {
     async fn fetch(&self, request: &Request) -> Result<Value, FetchError> {
         match request {
-            Request::Secret(path) => {
-                self.client.read(&self.token(), path).await.map_err(|error| fetch_error(&format!("secret `{path}`"), &error))
-            }
+            Request::Secret(path) => self
+                .client
+                .read(&self.token(), path)
+                .await
+                .map_err(|error| fetch_error(&format!("secret `{path}`"), &error)),
             Request::Kv(path) => self.kv(path).await,
         }
     }

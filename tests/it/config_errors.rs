@@ -9,8 +9,13 @@ fn validate(name: &str, config: &str) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
     std::fs::write(&path, config).unwrap();
-    let output = vaultward().arg("validate").arg(format!("-config={}", path.display())).output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).replace(&path.display().to_string(), "CONFIG");
+    let output = vaultward()
+        .arg("validate")
+        .arg(format!("-config={}", path.display()))
+        .output()
+        .unwrap();
+    let stderr =
+        String::from_utf8_lossy(&output.stderr).replace(&path.display().to_string(), "CONFIG");
     (output.status.code().unwrap_or(-1), stderr)
 }
 
@@ -33,14 +38,24 @@ fn valid_config_passes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.hcl");
     std::fs::write(&path, VALID_AUTH).unwrap();
-    let output = vaultward().arg("validate").arg(format!("-config={}", path.display())).output().unwrap();
+    let output = vaultward()
+        .arg("validate")
+        .arg(format!("-config={}", path.display()))
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", text(&output));
-    assert_eq!(String::from_utf8_lossy(&output.stdout), "The configuration is valid: 1 auth method, 1 sink(s), 0 template(s).\n");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "The configuration is valid: 1 auth method, 1 sink(s), 0 template(s).\n"
+    );
 }
 
 #[test]
 fn unknown_top_level_key_names_the_key_its_place_and_the_nearest_key() {
-    let (code, stderr) = validate("config.hcl", &format!("{VALID_AUTH}exit_after_authx = true\n"));
+    let (code, stderr) = validate(
+        "config.hcl",
+        &format!("{VALID_AUTH}exit_after_authx = true\n"),
+    );
     assert_eq!(code, 78);
     assert_eq!(
         stderr,
@@ -63,7 +78,10 @@ fn misspelled_nested_key() {
 
 #[test]
 fn decimal_mode_is_refused_with_the_octal_spelling() {
-    let config = VALID_AUTH.replace("config { path = \"/tmp/token\" }", "config {\n      path = \"/tmp/token\"\n      mode = 640\n    }");
+    let config = VALID_AUTH.replace(
+        "config { path = \"/tmp/token\" }",
+        "config {\n      path = \"/tmp/token\"\n      mode = 640\n    }",
+    );
     let (code, stderr) = validate("config.hcl", &config);
     assert_eq!(code, 78);
     assert_eq!(
@@ -75,7 +93,10 @@ fn decimal_mode_is_refused_with_the_octal_spelling() {
 
 #[test]
 fn octal_mode_with_leading_zero_is_accepted() {
-    let config = VALID_AUTH.replace("config { path = \"/tmp/token\" }", "config {\n      path = \"/tmp/token\"\n      mode = 0640\n    }");
+    let config = VALID_AUTH.replace(
+        "config { path = \"/tmp/token\" }",
+        "config {\n      path = \"/tmp/token\"\n      mode = 0640\n    }",
+    );
     let (code, stderr) = validate("config.hcl", &config);
     assert_eq!((code, stderr.as_str()), (0, ""));
 }
@@ -89,13 +110,19 @@ fn syntax_errors_have_line_and_column() {
         "error: CONFIG:13:17: syntax error: missing `=` between `exit_after_auth` and its value: write `exit_after_auth = true`\n\
          1 problem found in the config\n"
     );
-    let (_, stderr) = validate("config.hcl", "vault {\n  address = http://127.0.0.1:8200\n}\n");
+    let (_, stderr) = validate(
+        "config.hcl",
+        "vault {\n  address = http://127.0.0.1:8200\n}\n",
+    );
     assert_eq!(
         stderr,
         "error: CONFIG:2:13: syntax error: expected a value, found the bare word `http://127.0.0.1:8200`; quote strings: \"http://127.0.0.1:8200\"\n\
          1 problem found in the config\n"
     );
-    let (_, stderr) = validate("config.hcl", "auto_auth {\n  method \"approle\" {\n    config {\n      role_id_file_path = \"/r\"\n  }\n}\n");
+    let (_, stderr) = validate(
+        "config.hcl",
+        "auto_auth {\n  method \"approle\" {\n    config {\n      role_id_file_path = \"/r\"\n  }\n}\n",
+    );
     assert_eq!(
         stderr,
         "error: CONFIG:1:11: syntax error: this `{` is never closed: expected a matching `}` before the end of the file\n\
@@ -105,7 +132,10 @@ fn syntax_errors_have_line_and_column() {
 
 #[test]
 fn type_error_names_the_field_path() {
-    let (code, stderr) = validate("config.hcl", &format!("{VALID_AUTH}exit_after_auth = \"yes\"\n"));
+    let (code, stderr) = validate(
+        "config.hcl",
+        &format!("{VALID_AUTH}exit_after_auth = \"yes\"\n"),
+    );
     assert_eq!(code, 78);
     assert_eq!(
         stderr,
@@ -201,7 +231,9 @@ fn agent_refuses_a_bad_config_before_any_network_access() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(78), "{}", text(&output));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown key `bogus` at the top level"));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("unknown key `bogus` at the top level")
+    );
 }
 
 #[test]

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use crate::support::{text, vaultward};
 
 fn config_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -22,9 +24,21 @@ fn every_shipped_config_validates() {
     let mut files = Vec::new();
     config_files(&root.join("examples"), &mut files);
     config_files(&root.join("config"), &mut files);
-    assert!(files.len() >= 3, "expected example configs, found {files:?}");
+    assert!(
+        files.len() >= 3,
+        "expected example configs, found {files:?}"
+    );
     for file in files {
-        let output = vaultward().arg("validate").arg(format!("-config={}", file.display())).output().unwrap();
-        assert!(output.status.success(), "{} does not validate:\n{}", file.display(), text(&output));
+        let output = vaultward()
+            .arg("validate")
+            .arg(format!("-config={}", file.display()))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{} does not validate:\n{}",
+            file.display(),
+            text(&output)
+        );
     }
 }

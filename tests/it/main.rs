@@ -4,6 +4,14 @@
 //! `vaultward-test-support`) and runs the built binary as a user would, so tests are
 //! parallel-safe and nothing is mocked.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers write fixtures directly and fail loudly"
+)]
+
 mod config_errors; // `validate` and `agent` messages for bad configs, word for word; no server.
 mod examples; // Every config under examples/ and config/ validates.
 mod main_job; // The main job end to end against a real server.

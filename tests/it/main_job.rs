@@ -40,21 +40,42 @@ fn quoted_hcl1_config_logs_in_writes_the_sink_and_renders() {
 
     assert_eq!(case.read("data/index.html"), "Password: hunter2");
     let token = case.read(".token");
-    assert!(!token.ends_with('\n') && token.len() > 10, "raw token, no newline");
+    assert!(
+        !token.ends_with('\n') && token.len() > 10,
+        "raw token, no newline"
+    );
     case.assert_token_valid(&token);
     assert_eq!(mode(&case.path(".token")), 0o640, "default sink mode");
-    assert_eq!(mode(&case.path("data/index.html")), 0o644, "default template perms");
+    assert_eq!(
+        mode(&case.path("data/index.html")),
+        0o644,
+        "default template perms"
+    );
     assert!(!case.path(".pid").exists(), "pid file removed at exit");
-    assert!(!case.path("secretid").exists(), "secret_id file removed after a successful login");
+    assert!(
+        !case.path("secretid").exists(),
+        "secret_id file removed after a successful login"
+    );
     let logs = text(&output);
-    assert!(logs.contains(&format!("Using server {} (from the BAO_ADDR environment variable).", case.server.addr)), "{logs}");
+    assert!(
+        logs.contains(&format!(
+            "Using server {} (from the BAO_ADDR environment variable).",
+            case.server.addr
+        )),
+        "{logs}"
+    );
 }
 
 #[test]
 fn block_style_with_kv_v1_and_v2_modes_and_perms() {
     let case = Case::new();
     case.server.enable_kv1();
-    case.server.bao(&["write", "kv1/app/config", "password=v1-secret", "db-host=db.internal"]);
+    case.server.bao(&[
+        "write",
+        "kv1/app/config",
+        "password=v1-secret",
+        "db-host=db.internal",
+    ]);
     let config = case.config(
         "config.hcl",
         r#"
@@ -93,12 +114,23 @@ template {
     let (output, _) = case.agent(&config, &[]);
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(case.read("out/secret.txt"), "v2=hunter2 v1=v1-secret");
-    assert_eq!(case.read("out/kv.txt"), "kv2=hunter2 kv1=v1-secret host=db.internal <&>", "no HTML escaping");
+    assert_eq!(
+        case.read("out/kv.txt"),
+        "kv2=hunter2 kv1=v1-secret host=db.internal <&>",
+        "no HTML escaping"
+    );
     assert_eq!(mode(&case.path("token-a")), 0o600);
     assert_eq!(mode(&case.path("token-b")), 0o640);
     assert_eq!(mode(&case.path("out/secret.txt")), 0o600);
-    assert_eq!(case.read("token-a"), case.read("token-b"), "every sink gets the token");
-    assert!(case.path("secretid").exists(), "remove_secret_id_file_after_reading = false keeps the file");
+    assert_eq!(
+        case.read("token-a"),
+        case.read("token-b"),
+        "every sink gets the token"
+    );
+    assert!(
+        case.path("secretid").exists(),
+        "remove_secret_id_file_after_reading = false keeps the file"
+    );
 }
 
 #[test]
@@ -129,7 +161,8 @@ fn json_config_and_type_attribute_method() {
 fn computed_path_and_one_read_per_distinct_path() {
     let case = Case::with_server(DevServer::start_audited());
     case.server.enable_kv1();
-    case.server.bao(&["write", "kv1/pointer", "target=app/config"]);
+    case.server
+        .bao(&["write", "kv1/pointer", "target=app/config"]);
     let mut templates = String::new();
     for index in 0..5 {
         templates.push_str(&format!(
@@ -161,16 +194,35 @@ auto_auth {{
         assert_eq!(case.read(&format!("out/{index}.txt")), "hunter2 app");
     }
     let requests = case.server.audited_requests();
-    let count = |path: &str| requests.iter().filter(|(op, p)| op == "read" && p == path).count();
-    assert_eq!(count("secret/data/app/config"), 2, "one read by `secret`, one by `kv`, whatever the number of templates: {requests:?}");
+    let count = |path: &str| {
+        requests
+            .iter()
+            .filter(|(op, p)| op == "read" && p == path)
+            .count()
+    };
+    assert_eq!(
+        count("secret/data/app/config"),
+        2,
+        "one read by `secret`, one by `kv`, whatever the number of templates: {requests:?}"
+    );
     assert_eq!(count("kv1/pointer"), 1, "{requests:?}");
-    assert_eq!(requests.iter().filter(|(op, p)| op == "update" && p == "auth/approle/login").count(), 1);
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|(op, p)| op == "update" && p == "auth/approle/login")
+            .count(),
+        1
+    );
 }
 
 #[test]
 fn bad_credentials_with_exit_on_err_exit_1_and_keep_the_secret_id_file() {
     let case = Case::new();
-    std::fs::write(case.path("secretid"), "00000000-0000-0000-0000-000000000000").unwrap();
+    std::fs::write(
+        case.path("secretid"),
+        "00000000-0000-0000-0000-000000000000",
+    )
+    .unwrap();
     let config = case.config(
         "config.hcl",
         r#"
@@ -198,14 +250,21 @@ auto_auth {
         )),
         "{stderr}"
     );
-    assert!(case.path("secretid").exists(), "a failed login must not consume the secret_id file");
+    assert!(
+        case.path("secretid").exists(),
+        "a failed login must not consume the secret_id file"
+    );
     assert!(!case.path("token").exists());
 }
 
 #[test]
 fn bad_credentials_without_exit_on_err_are_retried_with_backoff() {
     let case = Case::new();
-    std::fs::write(case.path("secretid"), "00000000-0000-0000-0000-000000000000").unwrap();
+    std::fs::write(
+        case.path("secretid"),
+        "00000000-0000-0000-0000-000000000000",
+    )
+    .unwrap();
     let config = case.config(
         "config.hcl",
         r#"
@@ -224,11 +283,16 @@ auto_auth {
 "#,
     );
     let mut command = crate::support::vaultward();
-    command.arg("agent").arg(format!("-config={}", config.display())).env("BAO_ADDR", &case.server.addr);
+    command
+        .arg("agent")
+        .arg(format!("-config={}", config.display()))
+        .env("BAO_ADDR", &case.server.addr);
     // Stay under the server's lockout threshold (5 failures): about 3 attempts in 1.5 s.
     let (output, _) = crate::support::run_with_limit(&mut command, Duration::from_millis(1500));
     let logs = text(&output);
-    let refusals = logs.matches("The server refused the AppRole credentials").count();
+    let refusals = logs
+        .matches("The server refused the AppRole credentials")
+        .count();
     // 1.5 s of retries with 400–800 ms delays: a few attempts, never a tight loop.
     assert!((2..=4).contains(&refusals), "{refusals} attempts:\n{logs}");
     assert!(logs.contains("invalid role or secret ID"), "{logs}");
@@ -273,13 +337,21 @@ auto_auth {
 #[test]
 fn role_id_file_without_read_permission_as_an_unprivileged_user() {
     use std::os::unix::fs::PermissionsExt;
-    if std::process::Command::new("setpriv").arg("--version").output().is_err() {
+    if std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         panic!("setpriv (util-linux) is needed to run the agent as an unprivileged user");
     }
     let case = Case::new();
     std::fs::set_permissions(case.dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     std::fs::set_permissions(case.path("roleid"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::fs::set_permissions(case.path("secretid"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(
+        case.path("secretid"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     let config = case.config(
         "config.hcl",
         r#"
@@ -299,7 +371,13 @@ auto_auth {
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
     let mut command = std::process::Command::new("setpriv");
     command
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_vaultward"), "agent"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_vaultward"),
+            "agent",
+        ])
         .arg(format!("-config={}", config.display()))
         .env("BAO_ADDR", &case.server.addr);
     let (output, _) = crate::support::run_with_limit(&mut command, Duration::from_secs(30));
@@ -308,14 +386,26 @@ auto_auth {
         "error: cannot read the role_id file `{}`: Permission denied (os error 13)",
         case.path("roleid").display()
     );
-    assert!(String::from_utf8_lossy(&output.stderr).contains(&expected), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(&expected),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]
 fn bind_secret_id_false_role_needs_no_secret_id_file() {
     let case = Case::new();
-    case.server.bao(&["write", "auth/approle/role/open", "bind_secret_id=false", "secret_id_bound_cidrs=127.0.0.1/32", "token_policies=vaultward-read"]);
-    let role_id = case.server.bao(&["read", "-field=role_id", "auth/approle/role/open/role-id"]);
+    case.server.bao(&[
+        "write",
+        "auth/approle/role/open",
+        "bind_secret_id=false",
+        "secret_id_bound_cidrs=127.0.0.1/32",
+        "token_policies=vaultward-read",
+    ]);
+    let role_id = case
+        .server
+        .bao(&["read", "-field=role_id", "auth/approle/role/open/role-id"]);
     std::fs::write(case.path("open-roleid"), role_id).unwrap();
     let config = case.config(
         "config.hcl",
@@ -371,7 +461,10 @@ fn missing_key_renders_empty_by_default() {
 #[test]
 fn missing_key_with_error_on_missing_key_names_template_path_and_key() {
     let case = Case::new();
-    let config = case.config("config.hcl", &MISSING_KEY.replace("STRICT", "error_on_missing_key = true"));
+    let config = case.config(
+        "config.hcl",
+        &MISSING_KEY.replace("STRICT", "error_on_missing_key = true"),
+    );
     let (output, elapsed) = case.agent(&config, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(elapsed < Duration::from_secs(20), "bounded: {elapsed:?}");
@@ -381,7 +474,10 @@ fn missing_key_with_error_on_missing_key_names_template_path_and_key() {
         dir = case.dir.path().display()
     );
     assert!(stderr.contains(&expected), "{stderr}");
-    assert!(!case.path("out.txt").exists(), "nothing is written for a template that failed");
+    assert!(
+        !case.path("out.txt").exists(),
+        "nothing is written for a template that failed"
+    );
 }
 
 #[test]
@@ -415,7 +511,10 @@ template {
     );
     let (output, elapsed) = case.agent(&config, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(elapsed < Duration::from_secs(15), "must never hang: {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(15),
+        "must never hang: {elapsed:?}"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     let expected = format!(
         "template for `{dir}/missing.txt` ({dir}/config.hcl:15:1): secret `secret/data/does/not/exist`: no secret exists at this path (GET {addr}/v1/secret/data/does/not/exist returned 404: not found (no secret at this path, or no such mount)) (line 1, column 1)",
@@ -423,9 +522,19 @@ template {
         addr = case.server.addr
     );
     assert!(stderr.contains(&expected), "{stderr}");
-    assert_eq!(case.read("fine.txt"), "hunter2", "the other template is still written");
-    assert!(case.path("token").exists(), "the sink was written before the templates");
-    assert!(!case.path("agent.pid").exists(), "pid file removed on failure too");
+    assert_eq!(
+        case.read("fine.txt"),
+        "hunter2",
+        "the other template is still written"
+    );
+    assert!(
+        case.path("token").exists(),
+        "the sink was written before the templates"
+    );
+    assert!(
+        !case.path("agent.pid").exists(),
+        "pid file removed on failure too"
+    );
 }
 
 #[test]
@@ -458,9 +567,14 @@ template {
     let (output, _) = case.agent(&config, &[]);
     assert!(output.status.success(), "{}", text(&output));
     let after = std::fs::metadata(case.path("out.txt")).unwrap();
-    assert_eq!((before.ino(), before.mtime_nsec()), (after.ino(), after.mtime_nsec()), "same inode and mtime");
+    assert_eq!(
+        (before.ino(), before.mtime_nsec()),
+        (after.ino(), after.mtime_nsec()),
+        "same inode and mtime"
+    );
 
-    case.server.kv_put("app/config", &["password=rotated", "user=app"]);
+    case.server
+        .kv_put("app/config", &["password=rotated", "user=app"]);
     let (output, _) = case.agent(&config, &[]);
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(case.read("out.txt"), "rotated");
@@ -477,7 +591,10 @@ fn secrets_never_reach_the_logs_even_at_trace() {
     for secret in [token.as_str(), case.secret_id.as_str(), "hunter2"] {
         assert!(!logs.contains(secret), "a secret reached the logs:\n{logs}");
     }
-    assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "trace logging was on");
+    assert!(
+        logs.contains("TRACE") || logs.contains("DEBUG"),
+        "trace logging was on"
+    );
 }
 
 #[test]

@@ -9,7 +9,14 @@ use vaultward_test_support::DevServer;
 /// The binary under test.
 pub fn vaultward() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vaultward"));
-    for variable in ["VAULT_ADDR", "BAO_ADDR", "VAULT_TOKEN", "BAO_TOKEN", "VAULT_LOG_LEVEL", "BAO_LOG_LEVEL"] {
+    for variable in [
+        "VAULT_ADDR",
+        "BAO_ADDR",
+        "VAULT_TOKEN",
+        "BAO_TOKEN",
+        "VAULT_LOG_LEVEL",
+        "BAO_LOG_LEVEL",
+    ] {
         command.env_remove(variable);
     }
     command.stdin(Stdio::null());
@@ -19,7 +26,11 @@ pub fn vaultward() -> Command {
 /// Runs a command, killing it after `limit`; returns its output and how long it ran.
 pub fn run_with_limit(command: &mut Command, limit: Duration) -> (Output, Duration) {
     let started = Instant::now();
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     loop {
         if child.try_wait().unwrap().is_some() {
             break;
@@ -35,7 +46,11 @@ pub fn run_with_limit(command: &mut Command, limit: Duration) -> (Output, Durati
 
 /// Text of an output's stdout and stderr together.
 pub fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 /// A test's world: a dev server with an AppRole `app` and a KV v2 secret, plus a directory
@@ -57,7 +72,11 @@ impl Case {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("roleid"), format!("{role_id}\n")).unwrap();
         std::fs::write(dir.path().join("secretid"), format!("{secret_id}\n")).unwrap();
-        Case { server, dir, secret_id }
+        Case {
+            server,
+            dir,
+            secret_id,
+        }
     }
 
     /// A path inside the case's directory.
@@ -68,14 +87,22 @@ impl Case {
     /// Writes a config file, replacing `{dir}` with the case's directory.
     pub fn config(&self, name: &str, text: &str) -> PathBuf {
         let path = self.path(name);
-        std::fs::write(&path, text.replace("{dir}", &self.dir.path().display().to_string())).unwrap();
+        std::fs::write(
+            &path,
+            text.replace("{dir}", &self.dir.path().display().to_string()),
+        )
+        .unwrap();
         path
     }
 
     /// `vaultward agent -config=PATH` with `BAO_ADDR` pointing at the server.
     pub fn agent(&self, config: &Path, extra: &[&str]) -> (Output, Duration) {
         let mut command = vaultward();
-        command.arg("agent").arg(format!("-config={}", config.display())).args(extra).env("BAO_ADDR", &self.server.addr);
+        command
+            .arg("agent")
+            .arg(format!("-config={}", config.display()))
+            .args(extra)
+            .env("BAO_ADDR", &self.server.addr);
         run_with_limit(&mut command, Duration::from_secs(60))
     }
 
@@ -93,7 +120,11 @@ impl Case {
             .env("HOME", self.server.dir.path())
             .output()
             .unwrap();
-        assert!(output.status.success(), "token lookup failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "token lookup failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 }
 

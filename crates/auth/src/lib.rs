@@ -105,7 +105,12 @@ impl AppRoleLogin {
     /// Builds the method from its validated config.
     pub fn new(method: &Method) -> Self {
         let MethodKind::AppRole(config) = &method.kind;
-        Self { config: config.clone(), mount_path: method.mount_path.clone(), role_id: None, secret_id: None }
+        Self {
+            config: config.clone(),
+            mount_path: method.mount_path.clone(),
+            role_id: None,
+            secret_id: None,
+        }
     }
 
     /// The mount path logins go to.
@@ -115,7 +120,11 @@ impl AppRoleLogin {
 
     /// One login attempt.
     pub async fn login(&mut self, client: &VaultClient) -> Result<Token, AuthError> {
-        let role_id = read_credential("role_id", &self.config.role_id_file_path, self.role_id.as_ref())?;
+        let role_id = read_credential(
+            "role_id",
+            &self.config.role_id_file_path,
+            self.role_id.as_ref(),
+        )?;
         let (secret_id, secret_id_from_file) = match &self.config.secret_id_file_path {
             None => (None, false),
             Some(path) => {
@@ -129,16 +138,27 @@ impl AppRoleLogin {
                     (None, Some(cached)) => (Some(cached.clone()), false),
                     (None, None) => {
                         return Err(match std::fs::metadata(path) {
-                            Ok(_) => AuthError::EmptyCredential { what: "secret_id", path: path.clone() },
-                            Err(source) => AuthError::ReadCredential { what: "secret_id", path: path.clone(), source },
+                            Ok(_) => AuthError::EmptyCredential {
+                                what: "secret_id",
+                                path: path.clone(),
+                            },
+                            Err(source) => AuthError::ReadCredential {
+                                what: "secret_id",
+                                path: path.clone(),
+                                source,
+                            },
                         });
                     }
                 }
             }
         };
-        let auth = client.approle_login(&self.mount_path, &role_id, secret_id.as_ref()).await.map_err(|source| {
-            AuthError::Login { mount_path: self.mount_path.clone(), source }
-        })?;
+        let auth = client
+            .approle_login(&self.mount_path, &role_id, secret_id.as_ref())
+            .await
+            .map_err(|source| AuthError::Login {
+                mount_path: self.mount_path.clone(),
+                source,
+            })?;
         self.role_id = Some(role_id);
         if let Some(secret_id) = secret_id {
             self.secret_id = Some(secret_id);
@@ -148,8 +168,12 @@ impl AppRoleLogin {
             && let Some(path) = &self.config.secret_id_file_path
         {
             match std::fs::remove_file(path) {
-                Ok(()) => debug!(path = %path.display(), "Removed the secret_id file after a successful login."),
-                Err(error) => warn!(path = %path.display(), %error, "Could not remove the secret_id file after login."),
+                Ok(()) => {
+                    debug!(path = %path.display(), "Removed the secret_id file after a successful login.")
+                }
+                Err(error) => {
+                    warn!(path = %path.display(), %error, "Could not remove the secret_id file after login.")
+                }
             }
         }
         Ok(Token {
@@ -162,13 +186,24 @@ impl AppRoleLogin {
 }
 
 /// Reads a credential file, falling back to the cached value when the file is gone or empty.
-fn read_credential(what: &'static str, path: &Path, cached: Option<&SecretString>) -> Result<SecretString, AuthError> {
+fn read_credential(
+    what: &'static str,
+    path: &Path,
+    cached: Option<&SecretString>,
+) -> Result<SecretString, AuthError> {
     match read_optional(path) {
         Ok(Some(value)) => Ok(value),
-        Ok(None) => cached.cloned().ok_or_else(|| AuthError::EmptyCredential { what, path: path.to_path_buf() }),
+        Ok(None) => cached.cloned().ok_or_else(|| AuthError::EmptyCredential {
+            what,
+            path: path.to_path_buf(),
+        }),
         Err(source) => match cached {
             Some(value) if source.kind() == io::ErrorKind::NotFound => Ok(value.clone()),
-            _ => Err(AuthError::ReadCredential { what, path: path.to_path_buf(), source }),
+            _ => Err(AuthError::ReadCredential {
+                what,
+                path: path.to_path_buf(),
+                source,
+            }),
         },
     }
 }

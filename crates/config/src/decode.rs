@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use crate::error::{ConfigError, suggest};
 use crate::model::{
-    AppRole, AutoAuth, DEFAULT_MAX_BACKOFF, DEFAULT_MIN_BACKOFF, DEFAULT_SINK_MODE, DEFAULT_TEMPLATE_PERMS, FileSink,
-    Method, MethodKind, Template, TemplateConfig, TemplateSource, Vault,
+    AppRole, AutoAuth, DEFAULT_MAX_BACKOFF, DEFAULT_MIN_BACKOFF, DEFAULT_SINK_MODE,
+    DEFAULT_TEMPLATE_PERMS, FileSink, Method, MethodKind, Template, TemplateConfig, TemplateSource,
+    Vault,
 };
 use crate::syntax::{Entry, LineIndex, Node, Value};
 
@@ -28,8 +29,16 @@ pub(crate) struct Partial {
     pub template_config: Option<TemplateConfig>,
 }
 
-const TOP_KEYS: &[&str] =
-    &["auto_auth", "exit_after_auth", "pid_file", "template", "template_config", "vault", "log_level", "log_format"];
+const TOP_KEYS: &[&str] = &[
+    "auto_auth",
+    "exit_after_auth",
+    "pid_file",
+    "template",
+    "template_config",
+    "vault",
+    "log_level",
+    "log_format",
+];
 const TOP_UNSUPPORTED: &[&str] = &[
     "cache",
     "listener",
@@ -46,18 +55,49 @@ const TOP_UNSUPPORTED: &[&str] = &[
     "agent_api",
 ];
 const VAULT_KEYS: &[&str] = &["address", "ca_cert", "tls_skip_verify", "namespace"];
-const VAULT_UNSUPPORTED: &[&str] = &["ca_path", "client_cert", "client_key", "tls_server_name", "retry"];
+const VAULT_UNSUPPORTED: &[&str] = &[
+    "ca_path",
+    "client_cert",
+    "client_key",
+    "tls_server_name",
+    "retry",
+];
 const AUTO_AUTH_KEYS: &[&str] = &["method", "sink"];
 const AUTO_AUTH_UNSUPPORTED: &[&str] = &["enable_reauth_on_new_credentials"];
-const METHOD_KEYS: &[&str] = &["type", "mount_path", "min_backoff", "max_backoff", "exit_on_err", "config"];
+const METHOD_KEYS: &[&str] = &[
+    "type",
+    "mount_path",
+    "min_backoff",
+    "max_backoff",
+    "exit_on_err",
+    "config",
+];
 const METHOD_UNSUPPORTED: &[&str] = &["namespace", "wrap_ttl"];
-const APPROLE_KEYS: &[&str] = &["role_id_file_path", "secret_id_file_path", "remove_secret_id_file_after_reading"];
+const APPROLE_KEYS: &[&str] = &[
+    "role_id_file_path",
+    "secret_id_file_path",
+    "remove_secret_id_file_after_reading",
+];
 const APPROLE_UNSUPPORTED: &[&str] = &["secret_id_response_wrapping_path"];
 const SINK_KEYS: &[&str] = &["type", "config"];
-const SINK_UNSUPPORTED: &[&str] = &["wrap_ttl", "dh_type", "dh_path", "derive_key", "aad", "aad_env_var"];
+const SINK_UNSUPPORTED: &[&str] = &[
+    "wrap_ttl",
+    "dh_type",
+    "dh_path",
+    "derive_key",
+    "aad",
+    "aad_env_var",
+];
 const FILE_SINK_KEYS: &[&str] = &["path", "mode"];
 const FILE_SINK_UNSUPPORTED: &[&str] = &["uid", "gid", "owner", "group"];
-const TEMPLATE_KEYS: &[&str] = &["contents", "source", "destination", "perms", "create_dest_dirs", "error_on_missing_key"];
+const TEMPLATE_KEYS: &[&str] = &[
+    "contents",
+    "source",
+    "destination",
+    "perms",
+    "create_dest_dirs",
+    "error_on_missing_key",
+];
 const TEMPLATE_UNSUPPORTED: &[&str] = &[
     "command",
     "command_timeout",
@@ -76,7 +116,8 @@ const TEMPLATE_UNSUPPORTED: &[&str] = &[
     "error_fatal",
 ];
 const TEMPLATE_CONFIG_KEYS: &[&str] = &["exit_on_retry_failure", "static_secret_render_interval"];
-const TEMPLATE_CONFIG_UNSUPPORTED: &[&str] = &["max_connections_per_host", "lease_renewal_threshold"];
+const TEMPLATE_CONFIG_UNSUPPORTED: &[&str] =
+    &["max_connections_per_host", "lease_renewal_threshold"];
 const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error"];
 const LOG_FORMATS: &[&str] = &["standard", "json"];
 
@@ -91,7 +132,12 @@ pub(crate) struct Decoder<'s> {
 
 impl<'s> Decoder<'s> {
     pub(crate) fn new(file: &'s str, text: &'s str) -> Self {
-        Self { file, text, index: LineIndex::new(text), errors: Vec::new() }
+        Self {
+            file,
+            text,
+            index: LineIndex::new(text),
+            errors: Vec::new(),
+        }
     }
 
     /// `file:line:col` of a byte offset.
@@ -102,7 +148,13 @@ impl<'s> Decoder<'s> {
 
     pub(crate) fn error_at(&mut self, offset: usize, message: String, hint: Option<String>) {
         let (line, column) = self.index.line_col(self.text, offset);
-        self.errors.push(ConfigError { file: self.file.to_owned(), line, column, message, hint });
+        self.errors.push(ConfigError {
+            file: self.file.to_owned(),
+            line,
+            column,
+            message,
+            hint,
+        });
     }
 
     // === values ===
@@ -112,7 +164,11 @@ impl<'s> Decoder<'s> {
             Value::Object(entries) => entries,
             other => {
                 let found = other.kind();
-                self.error_at(node.span.start, format!("`{path}` must be a block, found {found}"), None);
+                self.error_at(
+                    node.span.start,
+                    format!("`{path}` must be a block, found {found}"),
+                    None,
+                );
                 &[]
             }
         }
@@ -123,8 +179,13 @@ impl<'s> Decoder<'s> {
             Value::String(value) => Some(value.clone()),
             other => {
                 let found = other.kind();
-                let hint = matches!(other, Value::Expression(_)).then(|| "quote the value: `\"…\"`".to_owned());
-                self.error_at(node.span.start, format!("`{path}` must be a string, found {found}"), hint);
+                let hint = matches!(other, Value::Expression(_))
+                    .then(|| "quote the value: `\"…\"`".to_owned());
+                self.error_at(
+                    node.span.start,
+                    format!("`{path}` must be a string, found {found}"),
+                    hint,
+                );
                 None
             }
         }
@@ -151,13 +212,21 @@ impl<'s> Decoder<'s> {
                 "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
                 "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
                 _ => {
-                    self.error_at(node.span.start, format!("`{path}` must be true or false, found \"{text}\""), None);
+                    self.error_at(
+                        node.span.start,
+                        format!("`{path}` must be true or false, found \"{text}\""),
+                        None,
+                    );
                     None
                 }
             },
             other => {
                 let found = other.kind();
-                self.error_at(node.span.start, format!("`{path}` must be true or false, found {found}"), None);
+                self.error_at(
+                    node.span.start,
+                    format!("`{path}` must be true or false, found {found}"),
+                    None,
+                );
                 None
             }
         }
@@ -193,14 +262,22 @@ impl<'s> Decoder<'s> {
             Value::String(text) => (text.as_str(), true),
             other => {
                 let found = other.kind();
-                self.error_at(node.span.start, format!("`{path}` must be an octal file mode such as 0640, found {found}"), None);
+                self.error_at(
+                    node.span.start,
+                    format!("`{path}` must be an octal file mode such as 0640, found {found}"),
+                    None,
+                );
                 return None;
             }
         };
         let octal = match u32::from_str_radix(digits.trim_start_matches("0o"), 8) {
             Ok(value) if value <= 0o7777 && !digits.is_empty() => value,
             _ => {
-                self.error_at(node.span.start, format!("`{path}` must be an octal file mode such as 0640, found `{digits}`"), None);
+                self.error_at(
+                    node.span.start,
+                    format!("`{path}` must be an octal file mode such as 0640, found `{digits}`"),
+                    None,
+                );
                 return None;
             }
         };
@@ -223,8 +300,16 @@ impl<'s> Decoder<'s> {
         if allowed.contains(&value.as_str()) {
             return Some(value);
         }
-        let list = allowed.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", ");
-        self.error_at(node.span.start, format!("`{path}` must be one of {list}, found \"{value}\""), None);
+        let list = allowed
+            .iter()
+            .map(|v| format!("\"{v}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.error_at(
+            node.span.start,
+            format!("`{path}` must be one of {list}, found \"{value}\""),
+            None,
+        );
         None
     }
 
@@ -237,14 +322,24 @@ impl<'s> Decoder<'s> {
             self.error_at(
                 entry.key_span.start,
                 format!("`{full}` is a Vault Agent setting that vaultward does not support yet"),
-                Some("remove it; vaultward refuses settings it would otherwise silently ignore".to_owned()),
+                Some(
+                    "remove it; vaultward refuses settings it would otherwise silently ignore"
+                        .to_owned(),
+                ),
             );
             return;
         }
-        let place = if parent.is_empty() { "at the top level".to_owned() } else { format!("in `{parent}`") };
+        let place = if parent.is_empty() {
+            "at the top level".to_owned()
+        } else {
+            format!("in `{parent}`")
+        };
         let message = match suggest(key, known) {
             Some(nearest) => format!("unknown key `{key}` {place}; did you mean `{nearest}`?"),
-            None => format!("unknown key `{key}` {place}; valid keys are {}", quoted_list(known)),
+            None => format!(
+                "unknown key `{key}` {place}; valid keys are {}",
+                quoted_list(known)
+            ),
         };
         self.error_at(entry.key_span.start, message, None);
     }
@@ -255,7 +350,10 @@ impl<'s> Decoder<'s> {
             let earlier = self.origin(*offset);
             self.error_at(
                 entry.key_span.start,
-                format!("`{}` is set more than once (first at {earlier})", join(parent, &entry.key)),
+                format!(
+                    "`{}` is set more than once (first at {earlier})",
+                    join(parent, &entry.key)
+                ),
                 None,
             );
             return false;
@@ -279,13 +377,20 @@ impl<'s> Decoder<'s> {
                 "pid_file" => partial.pid_file = self.path(value, "pid_file"),
                 "log_level" => partial.log_level = self.one_of(value, "log_level", LOG_LEVELS),
                 "log_format" => partial.log_format = self.one_of(value, "log_format", LOG_FORMATS),
-                "vault" => partial.vault = self.single_block(value, "vault").map(|node| self.vault(node)),
+                "vault" => {
+                    partial.vault = self
+                        .single_block(value, "vault")
+                        .map(|node| self.vault(node))
+                }
                 "auto_auth" => {
-                    partial.auto_auth = self.single_block(value, "auto_auth").and_then(|node| self.auto_auth(node))
+                    partial.auto_auth = self
+                        .single_block(value, "auto_auth")
+                        .and_then(|node| self.auto_auth(node))
                 }
                 "template_config" => {
-                    partial.template_config =
-                        self.single_block(value, "template_config").map(|node| self.template_config(node))
+                    partial.template_config = self
+                        .single_block(value, "template_config")
+                        .map(|node| self.template_config(node))
                 }
                 "template" => {
                     for node in list_items(value) {
@@ -301,7 +406,9 @@ impl<'s> Decoder<'s> {
                 _ => self.unknown(entry, "", TOP_KEYS, TOP_UNSUPPORTED),
             }
         }
-        partial.templates.retain(|template| !template.origin.is_empty());
+        partial
+            .templates
+            .retain(|template| !template.origin.is_empty());
         partial
     }
 
@@ -310,7 +417,14 @@ impl<'s> Decoder<'s> {
         match &node.value {
             Value::List(items) if items.len() == 1 => Some(&items[0]),
             Value::List(items) => {
-                self.error_at(node.span.start, format!("`{path}` may appear only once, found {} of them", items.len()), None);
+                self.error_at(
+                    node.span.start,
+                    format!(
+                        "`{path}` may appear only once, found {} of them",
+                        items.len()
+                    ),
+                    None,
+                );
                 None
             }
             _ => Some(node),
@@ -400,7 +514,11 @@ impl<'s> Decoder<'s> {
 
     /// Splits `method "approle" { … }` (label form) from `method { type = "approle" … }`.
     /// Returns each block body with its label, if it had one.
-    fn labelled<'n>(&mut self, node: &'n Node, fields: &[&str]) -> Vec<(Option<(String, usize)>, &'n Node)> {
+    fn labelled<'n>(
+        &mut self,
+        node: &'n Node,
+        fields: &[&str],
+    ) -> Vec<(Option<(String, usize)>, &'n Node)> {
         let mut out = Vec::new();
         for item in list_items(node) {
             let Value::Object(entries) = &item.value else {
@@ -412,7 +530,9 @@ impl<'s> Decoder<'s> {
                     !fields.contains(&entry.key.as_str())
                         && match &entry.value.value {
                             Value::Object(_) => true,
-                            Value::List(items) => items.iter().all(|i| matches!(i.value, Value::Object(_))),
+                            Value::List(items) => {
+                                items.iter().all(|i| matches!(i.value, Value::Object(_)))
+                            }
                             _ => false,
                         }
                 });
@@ -446,13 +566,25 @@ impl<'s> Decoder<'s> {
             match entry.key.as_str() {
                 // `type` wins over the label, as in Vault.
                 "type" => {
-                    kind_name = self.non_empty_string(&entry.value, &field).map(|name| (name, entry.value.span.start))
+                    kind_name = self
+                        .non_empty_string(&entry.value, &field)
+                        .map(|name| (name, entry.value.span.start))
                 }
                 "mount_path" => {
-                    mount_path = self.non_empty_string(&entry.value, &field).map(|p| p.trim_matches('/').to_owned())
+                    mount_path = self
+                        .non_empty_string(&entry.value, &field)
+                        .map(|p| p.trim_matches('/').to_owned())
                 }
-                "min_backoff" => min_backoff = self.duration(&entry.value, &field).map(|d| (d, entry.value.span.start)),
-                "max_backoff" => max_backoff = self.duration(&entry.value, &field).map(|d| (d, entry.value.span.start)),
+                "min_backoff" => {
+                    min_backoff = self
+                        .duration(&entry.value, &field)
+                        .map(|d| (d, entry.value.span.start))
+                }
+                "max_backoff" => {
+                    max_backoff = self
+                        .duration(&entry.value, &field)
+                        .map(|d| (d, entry.value.span.start))
+                }
                 "exit_on_err" => exit_on_err = self.bool(&entry.value, &field).unwrap_or(false),
                 "config" => config = Some(&entry.value),
                 _ => self.unknown(entry, path, METHOD_KEYS, METHOD_UNSUPPORTED),
@@ -478,8 +610,8 @@ impl<'s> Decoder<'s> {
                 };
                 MethodKind::AppRole(self.approle(config)?)
             }
-            "token_file" | "jwt" | "kubernetes" | "cert" | "kerberos" | "aws" | "azure" | "gcp" | "alicloud" | "cf"
-            | "ldap" | "oci" => {
+            "token_file" | "jwt" | "kubernetes" | "cert" | "kerberos" | "aws" | "azure" | "gcp"
+            | "alicloud" | "cf" | "ldap" | "oci" => {
                 self.error_at(
                     kind_offset,
                     format!("auth method `{kind_name}` is not supported by vaultward yet; supported: \"approle\""),
@@ -489,7 +621,11 @@ impl<'s> Decoder<'s> {
             }
             other => {
                 let hint = suggest(other, &["approle"]).map(|s| format!("did you mean \"{s}\"?"));
-                self.error_at(kind_offset, format!("unknown auth method `{other}`; supported: \"approle\""), hint);
+                self.error_at(
+                    kind_offset,
+                    format!("unknown auth method `{other}`; supported: \"approle\""),
+                    hint,
+                );
                 return None;
             }
         };
@@ -497,11 +633,17 @@ impl<'s> Decoder<'s> {
         let max = max_backoff.map_or(DEFAULT_MAX_BACKOFF, |(d, _)| d);
         if min.is_zero() {
             let offset = min_backoff.map_or(node.span.start, |(_, o)| o);
-            self.error_at(offset, "`auto_auth.method.min_backoff` must be greater than zero".to_owned(), None);
+            self.error_at(
+                offset,
+                "`auto_auth.method.min_backoff` must be greater than zero".to_owned(),
+                None,
+            );
             return None;
         }
         if min > max {
-            let offset = max_backoff.or(min_backoff).map_or(node.span.start, |(_, o)| o);
+            let offset = max_backoff
+                .or(min_backoff)
+                .map_or(node.span.start, |(_, o)| o);
             self.error_at(
                 offset,
                 format!("`auto_auth.method.min_backoff` ({min:?}) is larger than `auto_auth.method.max_backoff` ({max:?})"),
@@ -537,9 +679,14 @@ impl<'s> Decoder<'s> {
                 }
                 "secret_id_file_path" => {
                     // An empty value means "no secret_id", as in Vault.
-                    secret_id = self.string(&entry.value, &field).filter(|p| !p.trim().is_empty()).map(PathBuf::from)
+                    secret_id = self
+                        .string(&entry.value, &field)
+                        .filter(|p| !p.trim().is_empty())
+                        .map(PathBuf::from)
                 }
-                "remove_secret_id_file_after_reading" => remove = self.bool(&entry.value, &field).unwrap_or(true),
+                "remove_secret_id_file_after_reading" => {
+                    remove = self.bool(&entry.value, &field).unwrap_or(true)
+                }
                 _ => {
                     self.unknown(entry, path, APPROLE_KEYS, APPROLE_UNSUPPORTED);
                     ok = false;
@@ -553,10 +700,19 @@ impl<'s> Decoder<'s> {
                 Some("set it to the file that holds the AppRole role_id".to_owned()),
             );
         }
-        Some(AppRole { role_id_file_path: role_id?, secret_id_file_path: secret_id, remove_secret_id_file_after_reading: remove })
+        Some(AppRole {
+            role_id_file_path: role_id?,
+            secret_id_file_path: secret_id,
+            remove_secret_id_file_after_reading: remove,
+        })
     }
 
-    fn sink(&mut self, label: Option<(String, usize)>, node: &Node, path: &str) -> Option<FileSink> {
+    fn sink(
+        &mut self,
+        label: Option<(String, usize)>,
+        node: &Node,
+        path: &str,
+    ) -> Option<FileSink> {
         let mut kind = label;
         let mut config = None;
         let mut seen = Vec::new();
@@ -565,7 +721,11 @@ impl<'s> Decoder<'s> {
                 continue;
             }
             match entry.key.as_str() {
-                "type" => kind = self.string(&entry.value, &join(path, "type")).map(|k| (k, entry.value.span.start)),
+                "type" => {
+                    kind = self
+                        .string(&entry.value, &join(path, "type"))
+                        .map(|k| (k, entry.value.span.start))
+                }
                 "config" => config = Some(&entry.value),
                 _ => self.unknown(entry, path, SINK_KEYS, SINK_UNSUPPORTED),
             }
@@ -573,16 +733,28 @@ impl<'s> Decoder<'s> {
         match kind {
             Some((kind, _)) if kind == "file" => {}
             Some((kind, offset)) => {
-                self.error_at(offset, format!("unknown sink type `{kind}` in `{path}`; supported: \"file\""), None);
+                self.error_at(
+                    offset,
+                    format!("unknown sink type `{kind}` in `{path}`; supported: \"file\""),
+                    None,
+                );
                 return None;
             }
             None => {
-                self.error_at(node.span.start, format!("`{path}` has no type"), Some("write `sink \"file\" { config { path = \"…\" } }`".to_owned()));
+                self.error_at(
+                    node.span.start,
+                    format!("`{path}` has no type"),
+                    Some("write `sink \"file\" { config { path = \"…\" } }`".to_owned()),
+                );
                 return None;
             }
         }
         let Some(config) = config else {
-            self.error_at(node.span.start, format!("`{path}.config` is missing"), Some("add `config { path = \"/path/to/token\" }`".to_owned()));
+            self.error_at(
+                node.span.start,
+                format!("`{path}.config` is missing"),
+                Some("add `config { path = \"/path/to/token\" }`".to_owned()),
+            );
             return None;
         };
         let config_path = format!("{path}.config");
@@ -601,9 +773,16 @@ impl<'s> Decoder<'s> {
             }
         }
         if file.is_none() && !seen.iter().any(|(k, _)| k == "path") {
-            self.error_at(config.span.start, format!("`{config_path}.path` is missing"), Some("set it to the file the token is written to".to_owned()));
+            self.error_at(
+                config.span.start,
+                format!("`{config_path}.path` is missing"),
+                Some("set it to the file the token is written to".to_owned()),
+            );
         }
-        Some(FileSink { path: file?, mode: mode? })
+        Some(FileSink {
+            path: file?,
+            mode: mode?,
+        })
     }
 
     fn template(&mut self, node: &Node, path: &str) -> Option<Template> {
@@ -621,12 +800,24 @@ impl<'s> Decoder<'s> {
             }
             let field = join(path, &entry.key);
             match entry.key.as_str() {
-                "contents" => contents = self.string(&entry.value, &field).map(|c| (c, entry.key_span.start)),
-                "source" => source = self.path(&entry.value, &field).map(|s| (s, entry.key_span.start)),
+                "contents" => {
+                    contents = self
+                        .string(&entry.value, &field)
+                        .map(|c| (c, entry.key_span.start))
+                }
+                "source" => {
+                    source = self
+                        .path(&entry.value, &field)
+                        .map(|s| (s, entry.key_span.start))
+                }
                 "destination" => destination = self.path(&entry.value, &field),
                 "perms" => perms = self.mode(&entry.value, &field),
-                "create_dest_dirs" => create_dest_dirs = self.bool(&entry.value, &field).unwrap_or(true),
-                "error_on_missing_key" => error_on_missing_key = self.bool(&entry.value, &field).unwrap_or(false),
+                "create_dest_dirs" => {
+                    create_dest_dirs = self.bool(&entry.value, &field).unwrap_or(true)
+                }
+                "error_on_missing_key" => {
+                    error_on_missing_key = self.bool(&entry.value, &field).unwrap_or(false)
+                }
                 _ => self.unknown(entry, path, TEMPLATE_KEYS, TEMPLATE_UNSUPPORTED),
             }
         }
@@ -634,7 +825,11 @@ impl<'s> Decoder<'s> {
             (Some((contents, _)), None) => Some(TemplateSource::Contents(contents)),
             (None, Some((source, _))) => Some(TemplateSource::File(source)),
             (Some(_), Some((_, offset))) => {
-                self.error_at(offset, format!("`{path}` sets both `contents` and `source`; set exactly one"), None);
+                self.error_at(
+                    offset,
+                    format!("`{path}` sets both `contents` and `source`; set exactly one"),
+                    None,
+                );
                 None
             }
             (None, None) => {
@@ -649,7 +844,11 @@ impl<'s> Decoder<'s> {
             }
         };
         if destination.is_none() && !seen.iter().any(|(k, _)| k == "destination") {
-            self.error_at(node.span.start, format!("`{path}.destination` is missing"), Some("set it to the file the template renders into".to_owned()));
+            self.error_at(
+                node.span.start,
+                format!("`{path}.destination` is missing"),
+                Some("set it to the file the template renders into".to_owned()),
+            );
         }
         if self.errors.len() > errors_before {
             return None;
@@ -680,13 +879,22 @@ impl<'s> Decoder<'s> {
                 "static_secret_render_interval" => {
                     if let Some(interval) = self.duration(&entry.value, &field) {
                         if interval.is_zero() {
-                            self.error_at(entry.value.span.start, format!("`{field}` must be greater than zero"), None);
+                            self.error_at(
+                                entry.value.span.start,
+                                format!("`{field}` must be greater than zero"),
+                                None,
+                            );
                         } else {
                             config.static_secret_render_interval = interval;
                         }
                     }
                 }
-                _ => self.unknown(entry, path, TEMPLATE_CONFIG_KEYS, TEMPLATE_CONFIG_UNSUPPORTED),
+                _ => self.unknown(
+                    entry,
+                    path,
+                    TEMPLATE_CONFIG_KEYS,
+                    TEMPLATE_CONFIG_UNSUPPORTED,
+                ),
             }
         }
         config
@@ -713,11 +921,18 @@ fn list_items(node: &Node) -> Vec<&Node> {
 }
 
 fn join(parent: &str, key: &str) -> String {
-    if parent.is_empty() { key.to_owned() } else { format!("{parent}.{key}") }
+    if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
 }
 
 fn quoted_list(keys: &[&str]) -> String {
-    keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Parses a Go-style duration (`"1h30m"`, `"500ms"`, `"2.5s"`) or a bare number of seconds.
@@ -732,13 +947,17 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
-        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if number_len == 0 {
             return None;
         }
         let number: f64 = rest[..number_len].parse().ok()?;
         rest = &rest[number_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let seconds_per_unit = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,

@@ -23,7 +23,11 @@ impl fmt::Display for ConfigError {
         if self.line == 0 {
             write!(f, "{}: {}", self.file, self.message)?;
         } else {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)?;
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )?;
         }
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
@@ -57,14 +61,19 @@ pub(crate) fn suggest<'k>(unknown: &str, candidates: &[&'k str]) -> Option<&'k s
     candidates
         .iter()
         .map(|candidate| (levenshtein(&unknown_lower, candidate), *candidate))
-        .filter(|(distance, candidate)| *distance <= (candidate.len().max(unknown.len()) / 3).max(2))
+        .filter(|(distance, candidate)| {
+            *distance <= (candidate.len().max(unknown.len()) / 3).max(2)
+        })
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
         .or_else(|| {
             // `secret_id_path` for `secret_id_file_path`: one key contains the other's words.
             candidates.iter().copied().find(|candidate| {
                 let words: Vec<&str> = unknown_lower.split('_').filter(|w| !w.is_empty()).collect();
-                words.len() > 1 && words.iter().all(|word| candidate.split('_').any(|part| part == *word))
+                words.len() > 1
+                    && words
+                        .iter()
+                        .all(|word| candidate.split('_').any(|part| part == *word))
             })
         })
 }
@@ -76,7 +85,11 @@ fn levenshtein(a: &str, b: &str) -> usize {
         let mut current = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
             let cost = usize::from(ca != *cb);
-            current.push((previous[j] + cost).min(previous[j + 1] + 1).min(current[j] + 1));
+            current.push(
+                (previous[j] + cost)
+                    .min(previous[j + 1] + 1)
+                    .min(current[j] + 1),
+            );
         }
         previous = current;
     }
@@ -89,10 +102,23 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        let keys = ["role_id_file_path", "secret_id_file_path", "remove_secret_id_file_after_reading"];
-        assert_eq!(suggest("secret_id_path", &keys), Some("secret_id_file_path"));
-        assert_eq!(suggest("role_id_filepath", &keys), Some("role_id_file_path"));
-        assert_eq!(suggest("exit_after_authx", &["exit_after_auth", "pid_file"]), Some("exit_after_auth"));
+        let keys = [
+            "role_id_file_path",
+            "secret_id_file_path",
+            "remove_secret_id_file_after_reading",
+        ];
+        assert_eq!(
+            suggest("secret_id_path", &keys),
+            Some("secret_id_file_path")
+        );
+        assert_eq!(
+            suggest("role_id_filepath", &keys),
+            Some("role_id_file_path")
+        );
+        assert_eq!(
+            suggest("exit_after_authx", &["exit_after_auth", "pid_file"]),
+            Some("exit_after_auth")
+        );
         assert_eq!(suggest("zzz", &keys), None);
     }
 }

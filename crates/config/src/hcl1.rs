@@ -37,7 +37,10 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
     if parser.pos < text.len() {
         return Err(parser.error(format!("unexpected {}", parser.describe_here())));
     }
-    Ok(Node { value: Value::Object(entries), span: 0..text.len() })
+    Ok(Node {
+        value: Value::Object(entries),
+        span: 0..text.len(),
+    })
 }
 
 struct Parser<'t> {
@@ -47,7 +50,10 @@ struct Parser<'t> {
 
 impl<'t> Parser<'t> {
     fn error(&self, message: impl Into<String>) -> ParseError {
-        ParseError { offset: self.pos, message: message.into() }
+        ParseError {
+            offset: self.pos,
+            message: message.into(),
+        }
     }
 
     fn rest(&self) -> &'t str {
@@ -73,8 +79,8 @@ impl<'t> Parser<'t> {
             self.pos += rest.len() - trimmed.len();
             if trimmed.starts_with('#') || trimmed.starts_with("//") {
                 self.pos += trimmed.find('\n').unwrap_or(trimmed.len());
-            } else if trimmed.starts_with("/*") {
-                match trimmed[2..].find("*/") {
+            } else if let Some(comment) = trimmed.strip_prefix("/*") {
+                match comment.find("*/") {
                     Some(end) => self.pos += end + 4,
                     None => return Err(self.error("a `/*` comment is never closed with `*/`")),
                 }
@@ -100,7 +106,9 @@ impl<'t> Parser<'t> {
                         });
                     }
                 },
-                Some('}') if closing.is_none() => return Err(self.error("unexpected `}`: there is no `{` for it to close")),
+                Some('}') if closing.is_none() => {
+                    return Err(self.error("unexpected `}`: there is no `{` for it to close"));
+                }
                 Some(c) if Some(c) == closing => return Ok(entries),
                 Some(',') => {
                     self.pos += 1;
@@ -136,14 +144,20 @@ impl<'t> Parser<'t> {
                     return Ok(nest(keys, value));
                 }
                 _ if keys.is_empty() => {
-                    return Err(self.error(format!("expected a key, found {}", self.describe_here())));
+                    return Err(
+                        self.error(format!("expected a key, found {}", self.describe_here()))
+                    );
                 }
-                _ if keys.len() >= 2 && matches!(keys[keys.len() - 1].0.as_str(), "true" | "false" | "null") => {
+                _ if keys.len() >= 2
+                    && matches!(keys[keys.len() - 1].0.as_str(), "true" | "false" | "null") =>
+                {
                     let (value, span) = &keys[keys.len() - 1];
                     let key = &keys[keys.len() - 2].0;
                     return Err(ParseError {
                         offset: span.start,
-                        message: format!("missing `=` between `{key}` and its value: write `{key} = {value}`"),
+                        message: format!(
+                            "missing `=` between `{key}` and its value: write `{key} = {value}`"
+                        ),
                     });
                 }
                 _ => {
@@ -186,26 +200,38 @@ impl<'t> Parser<'t> {
                     .rest()
                     .char_indices()
                     .skip(1)
-                    .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-')))
+                    .find(|(_, c)| {
+                        !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'))
+                    })
                     .map_or(self.rest().len(), |(i, _)| i);
                 let raw = &self.rest()[..len];
                 self.pos += len;
                 Value::Number(raw.to_owned())
             }
-            Some(c) if is_ident_start(c) => match self.ident() {
-                "true" => Value::Bool(true),
-                "false" => Value::Bool(false),
-                "null" => Value::Null,
-                _ => {
-                    self.pos = start;
-                    let word: String =
-                        self.rest().chars().take_while(|c| !c.is_whitespace() && !matches!(c, ',' | '}' | ']')).collect();
-                    return Err(self.error(format!("expected a value, found the bare word `{word}`; quote strings: \"{word}\"")));
+            Some(c) if is_ident_start(c) => {
+                match self.ident() {
+                    "true" => Value::Bool(true),
+                    "false" => Value::Bool(false),
+                    "null" => Value::Null,
+                    _ => {
+                        self.pos = start;
+                        let word: String = self
+                            .rest()
+                            .chars()
+                            .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | '}' | ']'))
+                            .collect();
+                        return Err(self.error(format!("expected a value, found the bare word `{word}`; quote strings: \"{word}\"")));
+                    }
                 }
-            },
-            _ => return Err(self.error(format!("expected a value, found {}", self.describe_here()))),
+            }
+            _ => {
+                return Err(self.error(format!("expected a value, found {}", self.describe_here())));
+            }
         };
-        Ok(Node { value, span: start..self.pos })
+        Ok(Node {
+            value,
+            span: start..self.pos,
+        })
     }
 
     fn object(&mut self) -> Result<Node, ParseError> {
@@ -213,7 +239,10 @@ impl<'t> Parser<'t> {
         self.pos += 1; // `{`
         let entries = self.body(Some(start))?;
         self.pos += 1; // `}`
-        Ok(Node { value: Value::Object(entries), span: start..self.pos })
+        Ok(Node {
+            value: Value::Object(entries),
+            span: start..self.pos,
+        })
     }
 
     fn ident(&mut self) -> &'t str {
@@ -246,13 +275,20 @@ impl<'t> Parser<'t> {
                 b'"' if interpolation_depth == 0 => {
                     let body = &self.text[start + 1..index];
                     self.pos = index + 1;
-                    return unescape(body).map_err(|message| ParseError { offset: start, message });
+                    return unescape(body).map_err(|message| ParseError {
+                        offset: start,
+                        message,
+                    });
                 }
                 b'\n' if interpolation_depth == 0 => break,
                 _ => index += 1,
             }
         }
-        Err(ParseError { offset: start, message: "a string is never closed: expected `\"` before the end of the line".to_owned() })
+        Err(ParseError {
+            offset: start,
+            message: "a string is never closed: expected `\"` before the end of the line"
+                .to_owned(),
+        })
     }
 
     fn heredoc(&mut self) -> Result<String, ParseError> {
@@ -271,10 +307,13 @@ impl<'t> Parser<'t> {
             let line_end = rest[offset..].find('\n').map_or(rest.len(), |i| offset + i);
             if rest[offset..line_end].trim() == delimiter {
                 self.pos = start + line_end;
-                return heredoc_body(&rest[..line_end]).ok_or_else(|| self.error("malformed heredoc"));
+                return heredoc_body(&rest[..line_end])
+                    .ok_or_else(|| self.error("malformed heredoc"));
             }
             if line_end >= rest.len() {
-                return Err(self.error(format!("a heredoc is never closed: expected a line `{delimiter}`")));
+                return Err(self.error(format!(
+                    "a heredoc is never closed: expected a line `{delimiter}`"
+                )));
             }
             offset = line_end + 1;
         }
@@ -296,10 +335,21 @@ fn nest(mut keys: Vec<(String, std::ops::Range<usize>)>, mut value: Node) -> Ent
     while keys.len() > 1 {
         let (key, key_span) = keys.pop().unwrap_or_default();
         let span = key_span.start..value.span.end;
-        value = Node { value: Value::Object(vec![Entry { key, key_span, value }]), span };
+        value = Node {
+            value: Value::Object(vec![Entry {
+                key,
+                key_span,
+                value,
+            }]),
+            span,
+        };
     }
     let (key, key_span) = keys.pop().unwrap_or_default();
-    Entry { key, key_span, value }
+    Entry {
+        key,
+        key_span,
+        value,
+    }
 }
 
 #[cfg(test)]
@@ -329,19 +379,32 @@ mode = 0640
 "#;
         let root = parse(text).unwrap();
         assert_eq!(keys(&root), ["auto_auth", "template", "template", "mode"]);
-        let Value::Object(entries) = &root.value else { unreachable!() };
+        let Value::Object(entries) = &root.value else {
+            unreachable!()
+        };
         assert_eq!(entries[3].value.value, Value::Number("0640".into()));
-        let Value::Object(template) = &entries[1].value.value else { unreachable!() };
-        assert_eq!(template[0].value.value, Value::String("{{x \"y\"}} ${a \"b\"}".into()));
-        let Value::Object(template) = &entries[2].value.value else { unreachable!() };
+        let Value::Object(template) = &entries[1].value.value else {
+            unreachable!()
+        };
+        assert_eq!(
+            template[0].value.value,
+            Value::String("{{x \"y\"}} ${a \"b\"}".into())
+        );
+        let Value::Object(template) = &entries[2].value.value else {
+            unreachable!()
+        };
         assert_eq!(template[0].value.value, Value::String("line ${x}\n".into()));
     }
 
     #[test]
     fn labelled_blocks_nest() {
         let root = parse(r#"auto_auth { method "approle" { mount_path = "auth/x" } }"#).unwrap();
-        let Value::Object(top) = &root.value else { unreachable!() };
-        let Value::Object(auto_auth) = &top[0].value.value else { unreachable!() };
+        let Value::Object(top) = &root.value else {
+            unreachable!()
+        };
+        let Value::Object(auto_auth) = &top[0].value.value else {
+            unreachable!()
+        };
         assert_eq!(auto_auth[0].key, "method");
         assert_eq!(keys(&auto_auth[0].value), ["approle"]);
     }
@@ -353,13 +416,31 @@ mode = 0640
         assert!(error.message.contains("never closed"), "{}", error.message);
         let error = parse("exit_after_auth true").unwrap_err();
         assert_eq!(error.offset, 16);
-        assert!(error.message.starts_with("missing `=` between `exit_after_auth`"), "{}", error.message);
-        let error = parse("a {
+        assert!(
+            error
+                .message
+                .starts_with("missing `=` between `exit_after_auth`"),
+            "{}",
+            error.message
+        );
+        let error = parse(
+            "a {
  b = 1
-").unwrap_err();
-        assert_eq!((error.offset, error.message.starts_with("this `{` is never closed")), (2, true));
-        let error = parse("a = 1
-}").unwrap_err();
+",
+        )
+        .unwrap_err();
+        assert_eq!(
+            (
+                error.offset,
+                error.message.starts_with("this `{` is never closed")
+            ),
+            (2, true)
+        );
+        let error = parse(
+            "a = 1
+}",
+        )
+        .unwrap_err();
         assert_eq!(error.offset, 6);
     }
 }

@@ -41,7 +41,10 @@ impl From<parser::Error> for ParseError {
 /// Parses an HCL2 file.
 pub fn parse_body(text: &str) -> Result<Node, ParseError> {
     let body = parser::parse_body(text)?;
-    Ok(Node { value: Value::Object(body_entries(&body, text)), span: 0..text.len() })
+    Ok(Node {
+        value: Value::Object(body_entries(&body, text)),
+        span: 0..text.len(),
+    })
 }
 
 /// Parses a JSON file (an HCL2 object expression).
@@ -60,21 +63,36 @@ fn body_entries(body: &Body, text: &str) -> Vec<Entry> {
                     // Messages about a block-like object point at its key.
                     value.span.start = key_span.start;
                 }
-                Entry { key: attribute.key.as_str().to_owned(), key_span, value }
+                Entry {
+                    key: attribute.key.as_str().to_owned(),
+                    key_span,
+                    value,
+                }
             }
             Structure::Block(block) => {
                 // Messages about a block ("needs `contents`") point at its first line.
                 let body_span = span_of(&block.ident).start..span_of(block).end;
-                let mut value = Node { value: Value::Object(body_entries(&block.body, text)), span: body_span };
+                let mut value = Node {
+                    value: Value::Object(body_entries(&block.body, text)),
+                    span: body_span,
+                };
                 for label in block.labels.iter().rev() {
                     let key_span = label.span().unwrap_or_else(|| span_of(block));
                     let span = key_span.start..value.span.end;
                     value = Node {
-                        value: Value::Object(vec![Entry { key: label.as_str().to_owned(), key_span, value }]),
+                        value: Value::Object(vec![Entry {
+                            key: label.as_str().to_owned(),
+                            key_span,
+                            value,
+                        }]),
                         span,
                     };
                 }
-                Entry { key: block.ident.as_str().to_owned(), key_span: span_of(&block.ident), value }
+                Entry {
+                    key: block.ident.as_str().to_owned(),
+                    key_span: span_of(&block.ident),
+                    value,
+                }
             }
         })
         .collect()
@@ -89,7 +107,11 @@ fn expression_node(expression: &Expression, text: &str) -> Node {
         Expression::Number(_) => Value::Number(source.trim().to_owned()),
         Expression::String(value) => Value::String(value.value().clone()),
         Expression::StringTemplate(_) => {
-            let body = source.trim().strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(source);
+            let body = source
+                .trim()
+                .strip_prefix('"')
+                .and_then(|s| s.strip_suffix('"'))
+                .unwrap_or(source);
             match unescape(body) {
                 Ok(value) => Value::String(value),
                 Err(_) => Value::Expression("a string template"),
@@ -99,7 +121,12 @@ fn expression_node(expression: &Expression, text: &str) -> Node {
             Some(value) => Value::String(value),
             None => Value::Expression("a heredoc"),
         },
-        Expression::Array(array) => Value::List(array.iter().map(|item| expression_node(item, text)).collect()),
+        Expression::Array(array) => Value::List(
+            array
+                .iter()
+                .map(|item| expression_node(item, text))
+                .collect(),
+        ),
         Expression::Object(object) => Value::Object(
             object
                 .iter()
@@ -115,7 +142,11 @@ fn expression_node(expression: &Expression, text: &str) -> Node {
                             (key, node.span)
                         }
                     };
-                    Entry { key, key_span, value: expression_node(value.expr(), text) }
+                    Entry {
+                        key,
+                        key_span,
+                        value: expression_node(value.expr(), text),
+                    }
                 })
                 .collect(),
         ),
@@ -124,7 +155,9 @@ fn expression_node(expression: &Expression, text: &str) -> Node {
         Expression::Conditional(_) => Value::Expression("a conditional expression"),
         Expression::FuncCall(_) => Value::Expression("a function call"),
         Expression::Traversal(_) => Value::Expression("an attribute traversal"),
-        Expression::UnaryOp(_) | Expression::BinaryOp(_) => Value::Expression("an arithmetic expression"),
+        Expression::UnaryOp(_) | Expression::BinaryOp(_) => {
+            Value::Expression("an arithmetic expression")
+        }
         Expression::ForExpr(_) => Value::Expression("a for expression"),
     };
     Node { value, span }

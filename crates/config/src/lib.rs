@@ -45,7 +45,10 @@ pub struct Source {
 impl Source {
     /// Bundles a name and a text.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
-        Self { name: name.into(), text: text.into() }
+        Self {
+            name: name.into(),
+            text: text.into(),
+        }
     }
 }
 
@@ -60,7 +63,9 @@ pub fn parse(sources: &[Source]) -> Result<Config, ConfigErrors> {
                 let partial = decoder.top(&root);
                 partials.push((source, partial));
             }
-            Err((offset, message)) => decoder.error_at(offset, format!("syntax error: {message}"), None),
+            Err((offset, message)) => {
+                decoder.error_at(offset, format!("syntax error: {message}"), None)
+            }
         }
         errors.append(&mut decoder.errors);
     }
@@ -77,7 +82,8 @@ fn parse_syntax(source: &Source) -> Result<syntax::Node, (usize, String)> {
     let trimmed = source.text.trim_start();
     let looks_like_json = source.name.ends_with(".json") || trimmed.starts_with('{');
     if looks_like_json {
-        return hcl2::parse_json(&source.text).map_err(|error| (error.offset, format!("invalid JSON: {}", error.message)));
+        return hcl2::parse_json(&source.text)
+            .map_err(|error| (error.offset, format!("invalid JSON: {}", error.message)));
     }
     match hcl2::parse_body(&source.text) {
         Ok(root) => Ok(root),
@@ -87,16 +93,27 @@ fn parse_syntax(source: &Source) -> Result<syntax::Node, (usize, String)> {
     }
 }
 
-fn merge(sources: &[Source], partials: Vec<(&Source, decode::Partial)>, errors: &mut Vec<ConfigError>) -> Option<Config> {
+fn merge(
+    sources: &[Source],
+    partials: Vec<(&Source, decode::Partial)>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Config> {
     let whole_config_error = |message: String, hint: Option<String>| ConfigError {
-        file: sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
+        file: sources
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         line: 0,
         column: 0,
         message,
         hint,
     };
     if sources.is_empty() {
-        errors.push(whole_config_error("no config file given".to_owned(), Some("pass -config=/path/to/config.hcl".to_owned())));
+        errors.push(whole_config_error(
+            "no config file given".to_owned(),
+            Some("pass -config=/path/to/config.hcl".to_owned()),
+        ));
         return None;
     }
     let mut exit_after_auth = false;

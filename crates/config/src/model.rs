@@ -131,7 +131,10 @@ pub struct TemplateConfig {
 
 impl Default for TemplateConfig {
     fn default() -> Self {
-        Self { exit_on_retry_failure: false, static_secret_render_interval: DEFAULT_STATIC_SECRET_RENDER_INTERVAL }
+        Self {
+            exit_on_retry_failure: false,
+            static_secret_render_interval: DEFAULT_STATIC_SECRET_RENDER_INTERVAL,
+        }
     }
 }
 

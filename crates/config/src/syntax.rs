@@ -82,10 +82,16 @@ impl LineIndex {
 
     /// The 1-based line and column (in characters) of byte `offset` of `text`.
     pub fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
-        let line = self.line_starts.partition_point(|start| *start <= offset).max(1);
+        let line = self
+            .line_starts
+            .partition_point(|start| *start <= offset)
+            .max(1);
         let start = self.line_starts[line - 1];
         let end = offset.min(text.len());
-        let column = text.get(start..end).map_or(end.saturating_sub(start), |s| s.chars().count()) + 1;
+        let column = text
+            .get(start..end)
+            .map_or(end.saturating_sub(start), |s| s.chars().count())
+            + 1;
         (line, column)
     }
 }
@@ -156,7 +162,15 @@ pub fn heredoc_body(source: &str) -> Option<String> {
         .map(|line| line.len() - line.trim_start_matches([' ', '\t']).len())
         .min()
         .unwrap_or(0);
-    Some(lines.iter().map(|line| line.get(indent..).unwrap_or(line.trim_start_matches([' ', '\t']))).collect())
+    Some(
+        lines
+            .iter()
+            .map(|line| {
+                line.get(indent..)
+                    .unwrap_or(line.trim_start_matches([' ', '\t']))
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -174,13 +188,22 @@ mod tests {
 
     #[test]
     fn unescapes() {
-        assert_eq!(unescape(r#"a\"b\\c\n ${x} $${y} \u00e9"#).unwrap(), "a\"b\\c\n ${x} ${y} é");
+        assert_eq!(
+            unescape(r#"a\"b\\c\n ${x} $${y} \u00e9"#).unwrap(),
+            "a\"b\\c\n ${x} ${y} é"
+        );
         assert!(unescape(r"\q").is_err());
     }
 
     #[test]
     fn heredocs() {
-        assert_eq!(heredoc_body("<<EOT\nhello ${x}\n  two\nEOT").unwrap(), "hello ${x}\n  two\n");
-        assert_eq!(heredoc_body("<<-EOT\n    a\n      b\n    EOT").unwrap(), "a\n  b\n");
+        assert_eq!(
+            heredoc_body("<<EOT\nhello ${x}\n  two\nEOT").unwrap(),
+            "hello ${x}\n  two\n"
+        );
+        assert_eq!(
+            heredoc_body("<<-EOT\n    a\n      b\n    EOT").unwrap(),
+            "a\n  b\n"
+        );
     }
 }

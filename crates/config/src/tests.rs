@@ -80,14 +80,19 @@ fn three_spellings_one_config() {
     assert_eq!(quoted.pid_file, Some(PathBuf::from("/home/vault/.pid")));
     let method = &quoted.auto_auth.method;
     assert_eq!(method.mount_path, "auth/approle");
-    assert_eq!((method.min_backoff, method.max_backoff), (Duration::from_secs(1), Duration::from_secs(300)));
+    assert_eq!(
+        (method.min_backoff, method.max_backoff),
+        (Duration::from_secs(1), Duration::from_secs(300))
+    );
     let MethodKind::AppRole(approle) = &method.kind;
     assert!(approle.remove_secret_id_file_after_reading);
     assert_eq!(quoted.auto_auth.sinks[0].mode, 0o640);
     let template = &quoted.templates[0];
     assert_eq!(template.perms, 0o644);
     assert!(template.create_dest_dirs && !template.error_on_missing_key);
-    assert!(matches!(&template.source, TemplateSource::Contents(text) if text.starts_with("{{#with (secret \"secret/data")));
+    assert!(
+        matches!(&template.source, TemplateSource::Contents(text) if text.starts_with("{{#with (secret \"secret/data"))
+    );
 }
 
 #[test]
@@ -107,7 +112,9 @@ fn repeated_blocks_and_keys_make_lists() {
     assert_eq!(config.auto_auth.sinks.len(), 2);
     assert_eq!(config.auto_auth.sinks[0].mode, 0o600);
     assert_eq!(config.templates.len(), 2);
-    assert!(matches!(&config.templates[0].source, TemplateSource::Contents(t) if t == "one ${not_evaluated}"));
+    assert!(
+        matches!(&config.templates[0].source, TemplateSource::Contents(t) if t == "one ${not_evaluated}")
+    );
     assert_eq!(config.templates[1].perms, 0o600);
     let MethodKind::AppRole(approle) = &config.auto_auth.method.kind;
     assert_eq!(approle.secret_id_file_path, None);
@@ -132,5 +139,7 @@ fn heredoc_contents_keep_their_text() {
         "h.hcl",
         "auto_auth {\n  method \"approle\" {\n    config { role_id_file_path = \"/r\" }\n  }\n  sink \"file\" {\n    config { path = \"/t\" }\n  }\n}\ntemplate {\n  destination = \"/d\"\n  contents = <<-EOT\n    user: {{kv \"secret/app\" \"user\"}}\n    pass: ${literal}\n    EOT\n}\n",
     );
-    assert!(matches!(&config.templates[0].source, TemplateSource::Contents(t) if t == "user: {{kv \"secret/app\" \"user\"}}\npass: ${literal}\n"));
+    assert!(
+        matches!(&config.templates[0].source, TemplateSource::Contents(t) if t == "user: {{kv \"secret/app\" \"user\"}}\npass: ${literal}\n")
+    );
 }

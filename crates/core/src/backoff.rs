@@ -44,7 +44,11 @@ impl Backoff {
         if min > max {
             return Err(InvalidBackoff::MinAboveMax { min, max });
         }
-        Ok(Self { min, max, current: min })
+        Ok(Self {
+            min,
+            max,
+            current: min,
+        })
     }
 
     /// The smallest delay of the schedule.
@@ -78,10 +82,14 @@ mod tests {
 
     #[test]
     fn grows_and_never_exceeds_the_cap() {
-        let mut backoff = Backoff::try_new(Duration::from_secs(1), Duration::from_secs(10)).unwrap();
+        let mut backoff =
+            Backoff::try_new(Duration::from_secs(1), Duration::from_secs(10)).unwrap();
         assert_eq!(backoff.next_delay(), Duration::from_secs(1));
         let second = backoff.next_delay();
-        assert!(second > Duration::from_millis(1400) && second <= Duration::from_secs(2), "{second:?}");
+        assert!(
+            second > Duration::from_millis(1400) && second <= Duration::from_secs(2),
+            "{second:?}"
+        );
         for _ in 0..50 {
             let delay = backoff.next_delay();
             assert!(delay <= Duration::from_secs(10), "{delay:?}");
@@ -95,12 +103,18 @@ mod tests {
     fn reaches_the_cap_region() {
         let mut backoff = Backoff::try_new(Duration::from_secs(1), Duration::from_secs(8)).unwrap();
         let delays: Vec<_> = (0..20).map(|_| backoff.next_delay()).collect();
-        assert!(delays.iter().skip(8).all(|d| *d >= Duration::from_secs(6)), "{delays:?}");
+        assert!(
+            delays.iter().skip(8).all(|d| *d >= Duration::from_secs(6)),
+            "{delays:?}"
+        );
     }
 
     #[test]
     fn rejects_bad_bounds() {
-        assert_eq!(Backoff::try_new(Duration::ZERO, Duration::from_secs(1)).unwrap_err(), InvalidBackoff::ZeroMin);
+        assert_eq!(
+            Backoff::try_new(Duration::ZERO, Duration::from_secs(1)).unwrap_err(),
+            InvalidBackoff::ZeroMin
+        );
         assert!(matches!(
             Backoff::try_new(Duration::from_secs(2), Duration::from_secs(1)),
             Err(InvalidBackoff::MinAboveMax { .. })

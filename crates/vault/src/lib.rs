@@ -174,7 +174,9 @@ pub struct VaultClient {
 
 impl fmt::Debug for VaultClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VaultClient").field("base", &self.base).finish()
+        f.debug_struct("VaultClient")
+            .field("base", &self.base)
+            .finish()
     }
 }
 
@@ -186,8 +188,11 @@ impl VaultClient {
         let mut headers = HeaderMap::new();
         headers.insert("X-Vault-Request", HeaderValue::from_static("true"));
         if let Some(namespace) = &settings.namespace {
-            let value = HeaderValue::from_str(namespace)
-                .map_err(|_| VaultError::Setup(format!("the namespace `{namespace}` is not a valid header value")))?;
+            let value = HeaderValue::from_str(namespace).map_err(|_| {
+                VaultError::Setup(format!(
+                    "the namespace `{namespace}` is not a valid header value"
+                ))
+            })?;
             headers.insert("X-Vault-Namespace", value);
         }
         let mut builder = reqwest::Client::builder()
@@ -199,17 +204,22 @@ impl VaultClient {
             .tcp_nodelay(true)
             .no_proxy();
         if let Some(pem) = &settings.ca_cert_pem {
-            let certificates = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|error| VaultError::Setup(format!("the CA certificate file is not valid PEM: {error}")))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|error| {
+                VaultError::Setup(format!("the CA certificate file is not valid PEM: {error}"))
+            })?;
             if certificates.is_empty() {
-                return Err(VaultError::Setup("the CA certificate file holds no certificate".to_owned()));
+                return Err(VaultError::Setup(
+                    "the CA certificate file holds no certificate".to_owned(),
+                ));
             }
             builder = builder.tls_certs_only(certificates);
         }
         if settings.tls_skip_verify {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
-        let http = builder.build().map_err(|error| VaultError::Setup(flatten(&error)))?;
+        let http = builder
+            .build()
+            .map_err(|error| VaultError::Setup(flatten(&error)))?;
         let base = format!("{}/v1/", settings.address.trim_end_matches('/'));
         Ok(Self { http, base })
     }
@@ -227,12 +237,20 @@ impl VaultClient {
         secret_id: Option<&SecretString>,
     ) -> Result<AuthInfo, VaultError> {
         let mut body = serde_json::Map::new();
-        body.insert("role_id".to_owned(), Value::String(role_id.expose_secret().to_owned()));
+        body.insert(
+            "role_id".to_owned(),
+            Value::String(role_id.expose_secret().to_owned()),
+        );
         if let Some(secret_id) = secret_id {
-            body.insert("secret_id".to_owned(), Value::String(secret_id.expose_secret().to_owned()));
+            body.insert(
+                "secret_id".to_owned(),
+                Value::String(secret_id.expose_secret().to_owned()),
+            );
         }
         let path = format!("{}/login", mount_path.trim_matches('/'));
-        let response = self.send("POST", &path, None, Some(Value::Object(body))).await?;
+        let response = self
+            .send("POST", &path, None, Some(Value::Object(body)))
+            .await?;
         parse_auth("POST", &self.url(&path), &response)
     }
 
@@ -242,7 +260,11 @@ impl VaultClient {
     }
 
     /// `GET sys/internal/ui/mounts/<path>`: which mount holds `path`, and its KV version.
-    pub async fn mount_info(&self, token: &SecretString, path: &str) -> Result<MountInfo, VaultError> {
+    pub async fn mount_info(
+        &self,
+        token: &SecretString,
+        path: &str,
+    ) -> Result<MountInfo, VaultError> {
         let api_path = format!("sys/internal/ui/mounts/{}", path.trim_matches('/'));
         let response = self.send("GET", &api_path, Some(token), None).await?;
         let data = &response["data"];
@@ -251,7 +273,9 @@ impl VaultClient {
             url: self.url(&api_path),
             reason: reason.to_owned(),
         };
-        let mount_path = data["path"].as_str().ok_or_else(|| decode_error("no `data.path` in the mount description"))?;
+        let mount_path = data["path"]
+            .as_str()
+            .ok_or_else(|| decode_error("no `data.path` in the mount description"))?;
         let kind = data["type"].as_str().unwrap_or_default().to_owned();
         let kv_version = match kind.as_str() {
             "kv" | "generic" => Some(match &data["options"]["version"] {
@@ -260,21 +284,33 @@ impl VaultClient {
             }),
             _ => None,
         };
-        Ok(MountInfo { path: mount_path.to_owned(), kind, kv_version })
+        Ok(MountInfo {
+            path: mount_path.to_owned(),
+            kind,
+            kv_version,
+        })
     }
 
     /// `POST auth/token/renew-self`: the renewed token's lease.
-    pub async fn renew_self(&self, token: &SecretString, increment: Option<u64>) -> Result<(u64, bool), VaultError> {
+    pub async fn renew_self(
+        &self,
+        token: &SecretString,
+        increment: Option<u64>,
+    ) -> Result<(u64, bool), VaultError> {
         let body = serde_json::json!({ "increment": increment.unwrap_or(0) });
         let path = "auth/token/renew-self";
         let response = self.send("POST", path, Some(token), Some(body)).await?;
         let auth = &response["auth"];
-        Ok((auth["lease_duration"].as_u64().unwrap_or(0), auth["renewable"].as_bool().unwrap_or(false)))
+        Ok((
+            auth["lease_duration"].as_u64().unwrap_or(0),
+            auth["renewable"].as_bool().unwrap_or(false),
+        ))
     }
 
     /// `GET auth/token/lookup-self`: the token's remaining `ttl`, `renewable` and `type`.
     pub async fn lookup_self(&self, token: &SecretString) -> Result<Value, VaultError> {
-        self.send("GET", "auth/token/lookup-self", Some(token), None).await
+        self.send("GET", "auth/token/lookup-self", Some(token), None)
+            .await
     }
 
     async fn send(
@@ -291,8 +327,11 @@ impl VaultClient {
             _ => self.http.post(&url),
         };
         if let Some(token) = token {
-            let mut value = HeaderValue::from_str(token.expose_secret())
-                .map_err(|_| VaultError::Setup("the token holds characters that cannot be sent in a header".to_owned()))?;
+            let mut value = HeaderValue::from_str(token.expose_secret()).map_err(|_| {
+                VaultError::Setup(
+                    "the token holds characters that cannot be sent in a header".to_owned(),
+                )
+            })?;
             value.set_sensitive(true);
             request = request.header("X-Vault-Token", value);
         }
@@ -312,9 +351,19 @@ impl VaultClient {
             let errors = serde_json::from_slice::<Value>(&bytes)
                 .ok()
                 .and_then(|body| body.get("errors").and_then(Value::as_array).cloned())
-                .map(|errors| errors.iter().filter_map(|e| e.as_str().map(str::to_owned)).collect())
+                .map(|errors| {
+                    errors
+                        .iter()
+                        .filter_map(|e| e.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default();
-            return Err(VaultError::Status { method, url, status, errors });
+            return Err(VaultError::Status {
+                method,
+                url,
+                status,
+                errors,
+            });
         }
         if bytes.is_empty() {
             return Ok(Value::Null);
@@ -343,7 +392,11 @@ fn parse_auth(method: &'static str, url: &str, response: &Value) -> Result<AuthI
         renewable: auth["renewable"].as_bool().unwrap_or(false),
         policies: auth["policies"]
             .as_array()
-            .map(|p| p.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|p| {
+                p.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default(),
     })
 }
@@ -364,5 +417,11 @@ fn flatten(error: &reqwest::Error) -> String {
     if parts.len() > 1 && parts[0].starts_with("error sending request") {
         parts.remove(0);
     }
-    parts.join(": ").replace(&format!(" for url ({})", error.url().map(|u| u.as_str()).unwrap_or_default()), "")
+    parts.join(": ").replace(
+        &format!(
+            " for url ({})",
+            error.url().map(|u| u.as_str()).unwrap_or_default()
+        ),
+        "",
+    )
 }
