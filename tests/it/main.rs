@@ -16,3 +16,4 @@ mod config_errors; // `validate` and `agent` messages for bad configs, word for 
 mod examples; // Every config under examples/ and config/ validates.
 mod main_job; // The main job end to end against a real server.
 mod support; // Helpers: a per-test directory with a server, AppRole files and the binary.
+mod tidy; // House rules: module docs on every file.

@@ -266,3 +266,21 @@ pub async fn login_with_backoff(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_debug_is_redacted() {
+        let token = Token {
+            secret: SecretString::from("s.TopSecretToken".to_owned()),
+            accessor: "acc".to_owned(),
+            lease_duration: Duration::from_secs(60),
+            renewable: true,
+        };
+        let printed = format!("{token:?} {token:#?}");
+        assert!(!printed.contains("TopSecret"), "{printed}");
+        assert!(printed.contains("acc"));
+    }
+}

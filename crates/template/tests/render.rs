@@ -1,0 +1,217 @@
+//! Rendering rules, tested offline against an in-memory [`SecretSource`].
+
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use vaultward_template::{Engine, FetchError, Request, SecretSource, TemplateSpec};
+
+/// Secrets in a map; counts every read.
+#[derive(Default)]
+struct MapSource {
+    secrets: HashMap<Request, Value>,
+    reads: Mutex<Vec<Request>>,
+}
+
+impl MapSource {
+    fn with(entries: &[(Request, Value)]) -> Arc<Self> {
+        Arc::new(Self {
+            secrets: entries.iter().cloned().collect(),
+            reads: Mutex::default(),
+        })
+    }
+
+    fn reads(&self) -> Vec<Request> {
+        self.reads.lock().unwrap().clone()
+    }
+}
+
+impl SecretSource for MapSource {
+    async fn fetch(&self, request: &Request) -> Result<Value, FetchError> {
+        self.reads.lock().unwrap().push(request.clone());
+        self.secrets
+            .get(request)
+            .cloned()
+            .ok_or_else(|| FetchError {
+                message: format!("secret `{}`: no secret exists at this path", request.path()),
+                retryable: false,
+            })
+    }
+}
+
+fn spec(name: &str, text: &str, strict: bool) -> TemplateSpec {
+    TemplateSpec {
+        name: name.to_owned(),
+        text: text.to_owned(),
+        error_on_missing_key: strict,
+    }
+}
+
+fn secret(path: &str) -> Request {
+    Request::Secret(path.to_owned())
+}
+
+fn kv(path: &str) -> Request {
+    Request::Kv(path.to_owned())
+}
+
+fn kv2_response(data: Value) -> Value {
+    json!({ "data": { "data": data, "metadata": { "version": 1 } }, "lease_duration": 0, "renewable": false })
+}
+
+async fn render(engine: &Engine, source: &Arc<MapSource>) -> Vec<Result<String, String>> {
+    let indices: Vec<usize> = (0..engine.len()).collect();
+    let mut results = engine.render(&indices, source).await;
+    results.sort_by_key(|(index, _)| *index);
+    results
+        .into_iter()
+        .map(|(_, result)| result.map_err(|failure| failure.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn each_distinct_path_is_read_once_whatever_the_number_of_templates() {
+    let source = MapSource::with(&[(
+        secret("secret/data/app"),
+        kv2_response(json!({ "password": "p<&>" })),
+    )]);
+    let specs = (0..50)
+        .map(|i| {
+            spec(
+                &format!("t{i}"),
+                "{{#with (secret \"secret/data/app\")}}{{data.data.password}}{{/with}}",
+                false,
+            )
+        })
+        .collect();
+    let engine = Engine::new(specs).unwrap();
+    let results = render(&engine, &source).await;
+    assert!(
+        results.iter().all(|r| r.as_deref() == Ok("p<&>")),
+        "no HTML escaping: {results:?}"
+    );
+    assert_eq!(source.reads(), vec![secret("secret/data/app")]);
+}
+
+#[tokio::test]
+async fn computed_paths_are_discovered_in_rounds() {
+    let source = MapSource::with(&[
+        (kv("kv/pointer"), json!({ "target": "app" })),
+        (
+            secret("secret/data/app"),
+            kv2_response(json!({ "password": "hunter2" })),
+        ),
+    ]);
+    let engine = Engine::new(vec![spec(
+        "chained",
+        "{{#with (secret (concat \"secret/data/\" (kv \"kv/pointer\" \"target\")))}}{{data.data.password}}{{/with}}",
+        false,
+    )])
+    .unwrap();
+    assert_eq!(
+        render(&engine, &source).await,
+        vec![Ok("hunter2".to_owned())]
+    );
+    assert_eq!(
+        source.reads(),
+        vec![kv("kv/pointer"), secret("secret/data/app")]
+    );
+}
+
+#[tokio::test]
+async fn missing_keys_render_empty_or_fail_naming_template_path_and_key() {
+    let source = MapSource::with(&[
+        (
+            secret("secret/data/app"),
+            kv2_response(json!({ "user": "app" })),
+        ),
+        (kv("secret/app"), json!({ "user": "app" })),
+    ]);
+    let engine = Engine::new(vec![
+        spec(
+            "lenient",
+            "[{{#with (secret \"secret/data/app\")}}{{data.data.nokey}}{{/with}}]",
+            false,
+        ),
+        spec(
+            "strict",
+            "[{{#with (secret \"secret/data/app\")}}{{data.data.nokey}}{{/with}}]",
+            true,
+        ),
+        spec("strict-kv", "[{{kv \"secret/app\" \"nokey\"}}]", true),
+        spec("lenient-kv", "[{{kv \"secret/app\" \"nokey\"}}]", false),
+    ])
+    .unwrap();
+    let results = render(&engine, &source).await;
+    assert_eq!(results[0], Ok("[]".to_owned()));
+    assert_eq!(
+        results[1],
+        Err(
+            "strict: key `nokey` is missing from secret `secret/data/app` (line 1, column 38)"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        results[2],
+        Err(
+            "strict-kv: key `nokey` is missing from secret `secret/app` (line 1, column 2)"
+                .to_owned()
+        )
+    );
+    assert_eq!(results[3], Ok("[]".to_owned()));
+}
+
+#[tokio::test]
+async fn a_failed_read_fails_only_the_templates_that_need_it() {
+    let source = MapSource::with(&[(kv("secret/app"), json!({ "user": "app" }))]);
+    let engine = Engine::new(vec![
+        spec("good", "{{kv \"secret/app\" \"user\"}}", false),
+        spec("bad", "{{kv \"secret/missing\" \"user\"}}", false),
+    ])
+    .unwrap();
+    let indices = [0, 1];
+    let mut results = engine.render(&indices, &source).await;
+    results.sort_by_key(|(index, _)| *index);
+    assert_eq!(results[0].1.as_deref(), Ok("app"));
+    let failure = results[1].1.as_ref().unwrap_err();
+    assert_eq!(
+        failure.to_string(),
+        "bad: secret `secret/missing`: no secret exists at this path (line 1, column 1)"
+    );
+    assert!(failure.retryable, "a failed read is worth retrying");
+}
+
+#[test]
+fn compile_errors_name_the_template_and_position_all_at_once() {
+    let errors = Engine::new(vec![
+        spec("one", "fine {{#with x}}unclosed", false),
+        spec("two", "ok", false),
+        spec("three", "{{/if}}", false),
+    ])
+    .err()
+    .unwrap();
+    let names: Vec<&str> = errors.iter().map(|e| e.template.as_str()).collect();
+    assert_eq!(names, ["one", "three"]);
+    assert!(
+        errors[0]
+            .message
+            .starts_with("syntax error at line 1, column"),
+        "{}",
+        errors[0].message
+    );
+}
+
+#[tokio::test]
+async fn wrong_helper_arguments_are_not_retried() {
+    let source = MapSource::with(&[]);
+    let engine = Engine::new(vec![spec("t", "{{secret 42}}", false)]).unwrap();
+    let results = engine.render(&[0], &source).await;
+    let failure = results[0].1.as_ref().unwrap_err();
+    assert_eq!(
+        failure.message,
+        "`secret` needs a path as a string, found `42` (line 1, column 1)"
+    );
+    assert!(!failure.retryable);
+}
