@@ -64,7 +64,7 @@ pub enum Command {
 }
 
 /// `vaultward agent …`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
     /// A config file, or a directory whose *.hcl and *.json files are loaded in name order.
     /// May be repeated.

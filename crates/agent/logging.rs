@@ -9,12 +9,15 @@ use std::io::IsTerminal;
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::reload;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::cli::{LogFormat, LogLevel};
 
-/// Installs the global subscriber.
-pub fn init(level: LogLevel, format: LogFormat) {
+/// Changes the log level of the running process (after a reload).
+pub type LevelSetter = Box<dyn Fn(LogLevel) + Send + Sync>;
+
+fn targets(level: LogLevel) -> Targets {
     let filter = match level {
         LogLevel::Trace => LevelFilter::TRACE,
         LogLevel::Debug => LevelFilter::DEBUG,
@@ -29,27 +32,43 @@ pub fn init(level: LogLevel, format: LogFormat) {
     } else {
         filter.min(LevelFilter::INFO)
     };
-    let targets = Targets::new()
+    Targets::new()
         .with_default(dependencies)
-        .with_target("vaultward", filter);
+        .with_target("vaultward", filter)
+}
+
+/// Installs the global subscriber; returns a way to change its level later.
+pub fn init(level: LogLevel, format: LogFormat) -> LevelSetter {
     let builder = tracing_subscriber::fmt()
         .with_max_level(LevelFilter::TRACE)
         .with_writer(std::io::stderr)
         .with_target(false);
-    let _ = match format {
-        LogFormat::Standard => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .finish()
-            .with(targets)
-            .try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .finish()
-            .with(targets)
-            .try_init(),
-    };
+    match format {
+        LogFormat::Standard => {
+            let (filter, handle) = reload::Layer::new(targets(level));
+            let _ = builder
+                .with_ansi(std::io::stderr().is_terminal())
+                .finish()
+                .with(filter)
+                .try_init();
+            Box::new(move |level| {
+                let _ = handle.reload(targets(level));
+            })
+        }
+        LogFormat::Json => {
+            let (filter, handle) = reload::Layer::new(targets(level));
+            let _ = builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .finish()
+                .with(filter)
+                .try_init();
+            Box::new(move |level| {
+                let _ = handle.reload(targets(level));
+            })
+        }
+    }
 }
 
 /// Parses a level name from the environment or the config.

@@ -9,6 +9,7 @@
 //! - `78`: a config error (every problem is printed).
 
 mod cli;
+mod commands;
 mod daemon;
 mod load;
 mod logging;
@@ -16,6 +17,8 @@ mod run;
 mod settings;
 mod signals;
 mod source;
+mod systemd;
+mod watch;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -93,6 +96,18 @@ fn validate(args: &ValidateArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The log level: `-log-level`, then `BAO_LOG_LEVEL`/`VAULT_LOG_LEVEL`, then `log_level`.
+fn log_level(args: &AgentArgs, config: &Config) -> LogLevel {
+    let env = |name: &str| std::env::var(name).ok();
+    args.log_level
+        .or_else(|| {
+            settings::env_setting(&env, "LOG_LEVEL")
+                .and_then(|(value, _)| logging::parse_level(&value))
+        })
+        .or_else(|| config.log_level.as_deref().and_then(logging::parse_level))
+        .unwrap_or(LogLevel::Info)
+}
+
 fn agent(args: &AgentArgs) -> ExitCode {
     let config = match load_config(&args.config) {
         Ok(config) => config,
@@ -118,7 +133,7 @@ fn agent(args: &AgentArgs) -> ExitCode {
         })
         .or_else(|| config.log_format.as_deref().and_then(logging::parse_format))
         .unwrap_or(LogFormat::Standard);
-    logging::init(level, format);
+    let set_level = logging::init(level, format);
 
     let resolved = match settings::resolve(&config.vault, args, &env) {
         Ok(resolved) => resolved,
@@ -141,7 +156,24 @@ fn agent(args: &AgentArgs) -> ExitCode {
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
-    match runtime.block_on(run::agent(config, resolved, exit_after_auth)) {
+    let reload = daemon::Reload {
+        load: Box::new({
+            let paths = args.config.clone();
+            let args = args.clone();
+            move || {
+                let config = load_config(&paths)?;
+                let env = |name: &str| std::env::var(name).ok();
+                let resolved = settings::resolve(&config.vault, &args, &env)
+                    .map_err(|problem| vec![problem])?;
+                Ok((config, resolved))
+            }
+        }),
+        set_log_level: Box::new({
+            let args = args.clone();
+            move |config| set_level(log_level(&args, config))
+        }),
+    };
+    match runtime.block_on(run::agent(config, resolved, exit_after_auth, reload)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Config(message)) => {
             tracing::error!("{message}");

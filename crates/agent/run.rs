@@ -57,6 +57,7 @@ pub async fn agent(
     config: Config,
     resolved: Resolved,
     exit_after_auth: bool,
+    reload: crate::daemon::Reload,
 ) -> Result<(), Failure> {
     info!(
         address = %resolved.client.address,
@@ -77,24 +78,28 @@ pub async fn agent(
         None => None,
     };
     let mut agent = prepare(config, &resolved)?;
-    let shutdown = crate::signals::Shutdown::install()
+    let shutdown = crate::signals::Signals::install()
         .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
 
     let token = tokio::select! {
         token = login(&mut agent) => token?,
-        signal = shutdown.wait() => {
+        signal = shutdown.stop() => {
             info!(signal, "Shutting down before the first login completed.");
             return Ok(());
         }
     };
     write_sinks(&agent.sinks, &token)?;
-    let source = Arc::new(VaultSource::new(agent.client.clone(), token.secret.clone()));
+    let source = Arc::new(VaultSource::new(
+        agent.client.clone(),
+        token.secret.clone(),
+        agent.config.vault.retries(),
+    ));
     if exit_after_auth {
         let mut render_backoff = Backoff::try_new(agent.backoff.min(), agent.backoff.max())
             .map_err(|error| Failure::Config(error.to_string()))?;
         tokio::select! {
             rendered = render_with_retries(&agent, &source, &mut render_backoff, EXIT_AFTER_AUTH_RENDER_ATTEMPTS) => rendered?,
-            signal = shutdown.wait() => {
+            signal = shutdown.stop() => {
                 info!(signal, "Shutting down before every template rendered.");
                 return Ok(());
             }
@@ -102,11 +107,11 @@ pub async fn agent(
         info!("Every sink is written and every template rendered; exiting (exit_after_auth).");
         return Ok(());
     }
-    crate::daemon::run(agent, token, source, shutdown).await
+    crate::daemon::run(agent, token, source, shutdown, reload).await
 }
 
 /// Builds the client, sinks, templates and auth method; fails before any network call.
-fn prepare(config: Config, resolved: &Resolved) -> Result<Agent, Failure> {
+pub fn prepare(config: Config, resolved: &Resolved) -> Result<Agent, Failure> {
     let client =
         VaultClient::new(&resolved.client).map_err(|error| Failure::Config(error.to_string()))?;
     let sinks: Vec<FileSink> = config.auto_auth.sinks.iter().map(FileSink::new).collect();
@@ -115,6 +120,7 @@ fn prepare(config: Config, resolved: &Resolved) -> Result<Agent, Failure> {
             .map_err(|error| Failure::Runtime(error.to_string()))?;
     }
     let engine = compile_templates(&config.templates).map_err(Failure::Config)?;
+    engine.set_static_interval(config.template_config.static_secret_render_interval);
     let method = AppRoleLogin::new(&config.auto_auth.method);
     let backoff = Backoff::try_new(
         config.auto_auth.method.min_backoff,
@@ -222,36 +228,51 @@ pub async fn render_and_write(
     agent: &Agent,
     source: &Arc<VaultSource>,
     indices: &[usize],
-) -> Vec<(usize, RenderFailure)> {
-    let mut failures = Vec::new();
+) -> Rendered {
+    let mut rendered = Rendered::default();
     for (index, result) in agent.engine.render(indices, source).await {
         let template = &agent.config.templates[index];
         match result {
-            Ok(text) => match write_destination(
-                &template.destination,
-                &text,
-                template.perms,
-                template.create_dest_dirs,
-            ) {
-                Ok(WriteOutcome::Written) => {
-                    info!(destination = %template.destination.display(), "Rendered the template.")
+            Ok(text) => {
+                match write_destination(
+                    &template.destination,
+                    &text,
+                    template.perms,
+                    template.create_dest_dirs,
+                ) {
+                    Ok(WriteOutcome::Written) => {
+                        info!(destination = %template.destination.display(), "Rendered the template.");
+                        rendered.written.push(index);
+                    }
+                    Ok(WriteOutcome::Unchanged) => {
+                        debug!(destination = %template.destination.display(), "The template's output is unchanged; nothing written.");
+                        rendered.unchanged.push(index);
+                    }
+                    Err(error) => rendered.failures.push((
+                        index,
+                        RenderFailure {
+                            template: template_name(template),
+                            message: error.to_string(),
+                            retryable: true,
+                        },
+                    )),
                 }
-                Ok(WriteOutcome::Unchanged) => {
-                    debug!(destination = %template.destination.display(), "The template's output is unchanged; nothing written.")
-                }
-                Err(error) => failures.push((
-                    index,
-                    RenderFailure {
-                        template: template_name(template),
-                        message: error.to_string(),
-                        retryable: true,
-                    },
-                )),
-            },
-            Err(failure) => failures.push((index, failure)),
+            }
+            Err(failure) => rendered.failures.push((index, failure)),
         }
     }
-    failures
+    rendered
+}
+
+/// What one render pass did.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    /// Templates whose destination was written (changed).
+    pub written: Vec<usize>,
+    /// Templates whose output was already on disk.
+    pub unchanged: Vec<usize>,
+    /// Templates that could not be rendered or written.
+    pub failures: Vec<(usize, RenderFailure)>,
 }
 
 /// Renders every template, retrying failures up to `attempts` times with backoff.
@@ -263,7 +284,7 @@ async fn render_with_retries(
 ) -> Result<(), Failure> {
     let mut pending: Vec<usize> = (0..agent.engine.len()).collect();
     for attempt in 1..=attempts {
-        let failures = render_and_write(agent, source, &pending).await;
+        let failures = render_and_write(agent, source, &pending).await.failures;
         if failures.is_empty() {
             return Ok(());
         }

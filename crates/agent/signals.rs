@@ -1,34 +1,58 @@
-//! OS signals turned into one shutdown notice.
+//! OS signals, turned into what the agent should do.
 //!
-//! SIGTERM (Kubernetes and systemd stop a process with it) and SIGINT (Ctrl-C) ask for a
-//! graceful stop. The handlers are installed once at start; [`Shutdown::wait`] resolves with
-//! the signal's name.
+//! - SIGTERM (Kubernetes and systemd stop a process with it) and SIGINT (Ctrl-C) ask for a
+//!   graceful stop; a second one, while stopping, means "now".
+//! - SIGHUP asks for a reload of the configuration.
+//!
+//! The handlers are installed once at start, before the first login.
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Mutex;
 
-/// The installed handlers.
-pub struct Shutdown {
-    terminate: Mutex<Signal>,
-    interrupt: Mutex<Signal>,
+/// What a signal asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalEvent {
+    /// Stop (SIGTERM or SIGINT); the name is for the log.
+    Stop(&'static str),
+    /// Reload the configuration (SIGHUP).
+    Reload,
 }
 
-impl Shutdown {
+/// The installed handlers.
+pub struct Signals {
+    terminate: Mutex<Signal>,
+    interrupt: Mutex<Signal>,
+    hangup: Mutex<Signal>,
+}
+
+impl Signals {
     /// Installs the handlers.
     pub fn install() -> std::io::Result<Self> {
         Ok(Self {
             terminate: Mutex::new(signal(SignalKind::terminate())?),
             interrupt: Mutex::new(signal(SignalKind::interrupt())?),
+            hangup: Mutex::new(signal(SignalKind::hangup())?),
         })
     }
 
-    /// Waits for SIGTERM or SIGINT.
-    pub async fn wait(&self) -> &'static str {
+    /// Waits for the next signal.
+    pub async fn next(&self) -> SignalEvent {
         let mut terminate = self.terminate.lock().await;
         let mut interrupt = self.interrupt.lock().await;
+        let mut hangup = self.hangup.lock().await;
         tokio::select! {
-            _ = terminate.recv() => "SIGTERM",
-            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => SignalEvent::Stop("SIGTERM"),
+            _ = interrupt.recv() => SignalEvent::Stop("SIGINT"),
+            _ = hangup.recv() => SignalEvent::Reload,
+        }
+    }
+
+    /// Waits for SIGTERM or SIGINT (SIGHUP is ignored until the agent is running).
+    pub async fn stop(&self) -> &'static str {
+        loop {
+            if let SignalEvent::Stop(name) = self.next().await {
+                return name;
+            }
         }
     }
 }

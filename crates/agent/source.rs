@@ -4,29 +4,43 @@
 //! `sys/internal/ui/mounts/<path>` which mount holds the path and its KV version (remembered
 //! for the life of the process, per mount), then reads `<mount>/data/<rest>` for KV v2 or
 //! `<path>` for KV v1, and returns the key/value map either way.
+//!
+//! Transient failures (transport errors, 5xx, 429) are retried `vault.retry.num_retries` times
+//! with backoff (250 ms doubling to 4 s); answers about the data (404, 403) are returned at
+//! once. The token can be swapped after a new login without losing the mount cache.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use serde_json::Value;
-use tracing::debug;
+use tracing::{debug, warn};
 use vaultward_core::SecretString;
-use vaultward_template::{FetchError, Request, SecretSource};
+use vaultward_template::{FetchError, Fetched, Lease, Request, SecretSource};
 use vaultward_vault::{MountInfo, VaultClient, VaultError};
 
-/// Reads secrets with one token.
+/// The first delay between retries of a failed read; doubled each time up to
+/// [`MAX_RETRY_DELAY`].
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(250);
+/// The cap of the delay between retries of a failed read.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(4);
+
+/// Reads secrets with the current token.
 pub struct VaultSource {
     client: VaultClient,
     token: Mutex<SecretString>,
     mounts: Mutex<Vec<MountInfo>>,
+    /// How many times a transient failure is retried.
+    num_retries: u32,
 }
 
 impl VaultSource {
     /// A source reading with `token`.
-    pub fn new(client: VaultClient, token: SecretString) -> Self {
+    pub fn new(client: VaultClient, token: SecretString, num_retries: u32) -> Self {
         Self {
             client,
             token: Mutex::new(token),
             mounts: Mutex::new(Vec::new()),
+            num_retries,
         }
     }
 
@@ -35,8 +49,26 @@ impl VaultSource {
         *self.token.lock().unwrap_or_else(|p| p.into_inner()) = token;
     }
 
-    fn token(&self) -> SecretString {
+    /// The token reads are made with.
+    pub fn token(&self) -> SecretString {
         self.token.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reads `path`, retrying transient failures with backoff.
+    async fn read(&self, path: &str) -> Result<Value, VaultError> {
+        let mut delay = FIRST_RETRY_DELAY;
+        let mut attempt = 0;
+        loop {
+            match self.client.read(&self.token(), path).await {
+                Err(error) if error.is_retryable() && attempt < self.num_retries => {
+                    attempt += 1;
+                    warn!(%error, attempt, retry_in = ?delay, "Read failed; retrying.");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_RETRY_DELAY);
+                }
+                result => return result,
+            }
+        }
     }
 
     async fn mount_for(&self, path: &str) -> Result<MountInfo, VaultError> {
@@ -59,11 +91,12 @@ impl VaultSource {
         Ok(mount)
     }
 
-    async fn kv(&self, path: &str) -> Result<Value, FetchError> {
+    async fn kv(&self, path: &str) -> Result<Fetched, FetchError> {
+        let what = format!("kv `{path}`");
         let mount = self
             .mount_for(path)
             .await
-            .map_err(|error| fetch_error(&format!("kv `{path}`"), &error))?;
+            .map_err(|error| fetch_error(&what, &error))?;
         let rest = path
             .strip_prefix(mount.path.trim_end_matches('/'))
             .unwrap_or(path)
@@ -74,30 +107,34 @@ impl VaultSource {
             None => {
                 return Err(FetchError {
                     message: format!(
-                        "kv `{path}`: the mount `{}` is of type `{}`, not a KV secrets engine; read it with `secret` instead",
+                        "{what}: the mount `{}` is of type `{}`, not a KV secrets engine; read it with `secret` instead",
                         mount.path, mount.kind
                     ),
-                    retryable: false,
+                    transient: false,
+                    denied: false,
                 });
             }
         };
         let response = self
-            .client
-            .read(&self.token(), &read_path)
+            .read(&read_path)
             .await
-            .map_err(|error| fetch_error(&format!("kv `{path}`"), &error))?;
+            .map_err(|error| fetch_error(&what, &error))?;
         let data = if nested {
             &response["data"]["data"]
         } else {
             &response["data"]
         };
         match data {
-            Value::Object(_) => Ok(data.clone()),
+            Value::Object(_) => Ok(Fetched {
+                value: data.clone(),
+                lease: lease_of(&response),
+            }),
             _ => Err(FetchError {
                 message: format!(
-                    "kv `{path}`: no secret exists at `{read_path}` (it was deleted or destroyed)"
+                    "{what}: no secret exists at `{read_path}` (it was deleted or destroyed)"
                 ),
-                retryable: true,
+                transient: false,
+                denied: false,
             }),
         }
     }
@@ -111,19 +148,43 @@ fn fetch_error(what: &str, error: &VaultError) -> FetchError {
     };
     FetchError {
         message,
-        retryable: error.is_retryable(),
+        transient: error.is_retryable(),
+        denied: error.is_permission_denied(),
+    }
+}
+
+/// The lease of a read response (`lease_id`, `lease_duration`, `renewable`).
+fn lease_of(response: &Value) -> Lease {
+    Lease {
+        id: response["lease_id"].as_str().unwrap_or_default().to_owned(),
+        duration: Duration::from_secs(response["lease_duration"].as_u64().unwrap_or(0)),
+        renewable: response["renewable"].as_bool().unwrap_or(false),
     }
 }
 
 impl SecretSource for VaultSource {
-    async fn fetch(&self, request: &Request) -> Result<Value, FetchError> {
+    async fn fetch(&self, request: &Request) -> Result<Fetched, FetchError> {
         match request {
-            Request::Secret(path) => self
-                .client
-                .read(&self.token(), path)
-                .await
-                .map_err(|error| fetch_error(&format!("secret `{path}`"), &error)),
+            Request::Secret(path) => {
+                let response = self
+                    .read(path)
+                    .await
+                    .map_err(|error| fetch_error(&format!("secret `{path}`"), &error))?;
+                Ok(Fetched {
+                    lease: lease_of(&response),
+                    value: response,
+                })
+            }
             Request::Kv(path) => self.kv(path).await,
         }
+    }
+
+    async fn renew(&self, lease: &Lease) -> Result<Lease, FetchError> {
+        let response = self
+            .client
+            .renew_lease(&self.token(), &lease.id)
+            .await
+            .map_err(|error| fetch_error(&format!("lease `{}`", lease.id), &error))?;
+        Ok(lease_of(&response))
     }
 }

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use crate::error::{ConfigError, suggest};
 use crate::model::{
-    AppRole, AutoAuth, DEFAULT_MAX_BACKOFF, DEFAULT_MIN_BACKOFF, DEFAULT_SINK_MODE,
-    DEFAULT_TEMPLATE_PERMS, FileSink, Method, MethodKind, Template, TemplateConfig, TemplateSource,
-    Vault,
+    AppRole, AutoAuth, CommandLine, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_BACKOFF,
+    DEFAULT_MIN_BACKOFF, DEFAULT_SINK_MODE, DEFAULT_TEMPLATE_PERMS, FileSink, Method, MethodKind,
+    Template, TemplateCommand, TemplateConfig, TemplateSource, Vault,
 };
 use crate::syntax::{Entry, LineIndex, Node, Value};
 
@@ -54,13 +54,23 @@ const TOP_UNSUPPORTED: &[&str] = &[
     "log_rotate_max_files",
     "agent_api",
 ];
-const VAULT_KEYS: &[&str] = &["address", "ca_cert", "tls_skip_verify", "namespace"];
-const VAULT_UNSUPPORTED: &[&str] = &[
-    "ca_path",
-    "client_cert",
-    "client_key",
-    "tls_server_name",
+const VAULT_KEYS: &[&str] = &[
+    "address",
+    "ca_cert",
+    "tls_skip_verify",
+    "namespace",
     "retry",
+];
+const VAULT_UNSUPPORTED: &[&str] = &["ca_path", "client_cert", "client_key", "tls_server_name"];
+const RETRY_KEYS: &[&str] = &["num_retries"];
+const EXEC_KEYS: &[&str] = &["command", "timeout"];
+const EXEC_UNSUPPORTED: &[&str] = &[
+    "env",
+    "kill_signal",
+    "kill_timeout",
+    "reload_signal",
+    "splay",
+    "enabled",
 ];
 const AUTO_AUTH_KEYS: &[&str] = &["method", "sink"];
 const AUTO_AUTH_UNSUPPORTED: &[&str] = &["enable_reauth_on_new_credentials"];
@@ -97,11 +107,11 @@ const TEMPLATE_KEYS: &[&str] = &[
     "perms",
     "create_dest_dirs",
     "error_on_missing_key",
-];
-const TEMPLATE_UNSUPPORTED: &[&str] = &[
     "command",
     "command_timeout",
     "exec",
+];
+const TEMPLATE_UNSUPPORTED: &[&str] = &[
     "backup",
     "user",
     "group",
@@ -295,6 +305,61 @@ impl<'s> Decoder<'s> {
         Some(octal)
     }
 
+    /// An integer no smaller than `min`.
+    fn integer(&mut self, node: &Node, path: &str, min: i64) -> Option<i64> {
+        match &node.value {
+            Value::Number(raw) => match raw.parse::<i64>() {
+                Ok(value) if value >= min => Some(value),
+                _ => {
+                    self.error_at(
+                        node.span.start,
+                        format!("`{path}` must be a whole number of at least {min}, found {raw}"),
+                        None,
+                    );
+                    None
+                }
+            },
+            other => {
+                let found = other.kind();
+                self.error_at(
+                    node.span.start,
+                    format!("`{path}` must be a whole number, found {found}"),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// A command: a string run with `sh -c`, or a list run directly.
+    fn command_line(&mut self, node: &Node, path: &str) -> Option<CommandLine> {
+        match &node.value {
+            Value::String(text) if !text.trim().is_empty() => {
+                Some(CommandLine::Shell(text.clone()))
+            }
+            Value::List(items) if !items.is_empty() => {
+                let mut argv = Vec::new();
+                for (index, item) in items.iter().enumerate() {
+                    argv.push(self.non_empty_string(item, &format!("{path}[{index}]"))?);
+                }
+                Some(CommandLine::Argv(argv))
+            }
+            other => {
+                let found = if matches!(other, Value::String(_) | Value::List(_)) {
+                    "an empty value"
+                } else {
+                    other.kind()
+                };
+                self.error_at(
+                    node.span.start,
+                    format!("`{path}` must be a command string or a list of arguments, found {found}"),
+                    Some("write `command = \"systemctl reload nginx\"` or `command = [\"nginx\", \"-s\", \"reload\"]`".to_owned()),
+                );
+                None
+            }
+        }
+    }
+
     fn one_of(&mut self, node: &Node, path: &str, allowed: &[&str]) -> Option<String> {
         let value = self.string(node, path)?;
         if allowed.contains(&value.as_str()) {
@@ -455,6 +520,19 @@ impl<'s> Decoder<'s> {
                 "ca_cert" => vault.ca_cert = self.path(&entry.value, &path),
                 "tls_skip_verify" => vault.tls_skip_verify = self.bool(&entry.value, &path),
                 "namespace" => vault.namespace = self.non_empty_string(&entry.value, &path),
+                "retry" => {
+                    if let Some(block) = self.single_block(&entry.value, "vault.retry") {
+                        for retry in self.entries(block, "vault.retry") {
+                            match retry.key.as_str() {
+                                "num_retries" => {
+                                    vault.num_retries =
+                                        self.integer(&retry.value, "vault.retry.num_retries", -1)
+                                }
+                                _ => self.unknown(retry, "vault.retry", RETRY_KEYS, &[]),
+                            }
+                        }
+                    }
+                }
                 _ => self.unknown(entry, "vault", VAULT_KEYS, VAULT_UNSUPPORTED),
             }
         }
@@ -792,6 +870,11 @@ impl<'s> Decoder<'s> {
         let mut perms = Some(DEFAULT_TEMPLATE_PERMS);
         let mut create_dest_dirs = true;
         let mut error_on_missing_key = false;
+        let mut command: Option<(CommandLine, usize)> = None;
+        let mut command_timeout = None;
+        let mut exec_command = None;
+        let mut exec_timeout = None;
+        let mut exec_at = None;
         let mut seen = Vec::new();
         let errors_before = self.errors.len();
         for entry in self.entries(node, path) {
@@ -818,8 +901,50 @@ impl<'s> Decoder<'s> {
                 "error_on_missing_key" => {
                     error_on_missing_key = self.bool(&entry.value, &field).unwrap_or(false)
                 }
+                "command" => {
+                    command = self
+                        .command_line(&entry.value, &field)
+                        .map(|c| (c, entry.key_span.start))
+                }
+                "command_timeout" => command_timeout = self.duration(&entry.value, &field),
+                "exec" => {
+                    if let Some(block) = self.single_block(&entry.value, &field) {
+                        let mut seen_exec = Vec::new();
+                        for exec_entry in self.entries(block, &field) {
+                            if !self.first(&mut seen_exec, exec_entry, &field) {
+                                continue;
+                            }
+                            let exec_field = join(&field, &exec_entry.key);
+                            match exec_entry.key.as_str() {
+                                "command" => {
+                                    exec_command = self.command_line(&exec_entry.value, &exec_field)
+                                }
+                                "timeout" => {
+                                    exec_timeout = self.duration(&exec_entry.value, &exec_field)
+                                }
+                                _ => self.unknown(exec_entry, &field, EXEC_KEYS, EXEC_UNSUPPORTED),
+                            }
+                        }
+                        if exec_command.is_none() && !seen_exec.iter().any(|(k, _)| k == "command")
+                        {
+                            self.error_at(
+                                block.span.start,
+                                format!("`{field}.command` is missing"),
+                                None,
+                            );
+                        }
+                        exec_at = Some(entry.key_span.start);
+                    }
+                }
                 _ => self.unknown(entry, path, TEMPLATE_KEYS, TEMPLATE_UNSUPPORTED),
             }
+        }
+        if let (Some((_, command_at)), Some(_)) = (&command, exec_at) {
+            self.error_at(
+                *command_at,
+                format!("`{path}` sets both `command` and `exec`; use `exec` only"),
+                None,
+            );
         }
         let template_source = match (contents, source) {
             (Some((contents, _)), None) => Some(TemplateSource::Contents(contents)),
@@ -859,6 +984,17 @@ impl<'s> Decoder<'s> {
             perms: perms?,
             create_dest_dirs,
             error_on_missing_key,
+            command: match (command, exec_command) {
+                (Some((line, _)), None) => Some(TemplateCommand {
+                    line,
+                    timeout: command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
+                }),
+                (None, Some(line)) => Some(TemplateCommand {
+                    line,
+                    timeout: exec_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
+                }),
+                _ => None,
+            },
             origin: self.origin(node.span.start),
         })
     }
@@ -908,6 +1044,7 @@ fn placeholder_template() -> Template {
         perms: 0,
         create_dest_dirs: false,
         error_on_missing_key: false,
+        command: None,
         origin: String::new(),
     }
 }

@@ -40,6 +40,20 @@ pub struct Vault {
     pub tls_skip_verify: Option<bool>,
     /// `namespace`, sent as `X-Vault-Namespace`.
     pub namespace: Option<String>,
+    /// `retry { num_retries }`: how often a failed read is retried (`-1`: never; unset or 0:
+    /// the default, 12).
+    pub num_retries: Option<i64>,
+}
+
+impl Vault {
+    /// The effective number of retries of a failed read.
+    pub fn retries(&self) -> u32 {
+        match self.num_retries {
+            None | Some(0) => DEFAULT_NUM_RETRIES,
+            Some(n) if n < 0 => 0,
+            Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 /// The `auto_auth {}` block.
@@ -116,8 +130,28 @@ pub struct Template {
     pub create_dest_dirs: bool,
     /// `error_on_missing_key` (default false).
     pub error_on_missing_key: bool,
+    /// `command` or `exec`: run after the destination changed.
+    pub command: Option<TemplateCommand>,
     /// Where the block was written, `file:line:col`, for messages.
     pub origin: String,
+}
+
+/// A command run after a template's destination changed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TemplateCommand {
+    /// What to run.
+    pub line: CommandLine,
+    /// How long it may run before it is killed (default 30s).
+    pub timeout: Duration,
+}
+
+/// How a command is given.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CommandLine {
+    /// A string, run with `sh -c`.
+    Shell(String),
+    /// A list, run directly (no shell).
+    Argv(Vec<String>),
 }
 
 /// The `template_config {}` block.
@@ -146,5 +180,9 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(300);
 pub const DEFAULT_SINK_MODE: u32 = 0o640;
 /// Default template `perms`.
 pub const DEFAULT_TEMPLATE_PERMS: u32 = 0o644;
+/// Default `command_timeout` / `exec.timeout`.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `vault.retry.num_retries`.
+pub const DEFAULT_NUM_RETRIES: u32 = 12;
 /// Default `static_secret_render_interval`.
 pub const DEFAULT_STATIC_SECRET_RENDER_INTERVAL: Duration = Duration::from_secs(300);

@@ -104,7 +104,7 @@ impl HelperDef for Lookup {
             Kind::Kv => Request::Kv(path),
         };
         let mut state = lock(&self.state);
-        let cached = state.cache.get(&request).cloned();
+        let cached = state.cache.get(&request).map(|entry| entry.result.clone());
         let Some(result) = cached else {
             state.missed = true;
             state.misses.insert(request);
@@ -114,9 +114,14 @@ impl HelperDef for Lookup {
         drop(state);
         let value = match result {
             Ok(value) => value,
-            // A failed read may pass later (a secret being created, a policy being fixed), so
-            // it is worth a retry, unlike a mistake in the template itself.
-            Err(error) => return Err(other(format!("{RETRYABLE_MARK}{}", error.message))),
+            // An answer about the data (not found, permission denied) may change later (a
+            // secret being created, a policy being fixed), so it is worth another attempt; a
+            // transient failure was already retried by the source, and a mistake in the
+            // template itself will not fix itself.
+            Err(error) => {
+                let mark = if error.transient { "" } else { RETRYABLE_MARK };
+                return Err(other(format!("{mark}{}", error.message)));
+            }
         };
         let Some(key) = key else {
             return Ok(ScopedJson::Derived(Value::clone(&value)));
@@ -161,7 +166,7 @@ pub(crate) fn secret_missing(state: &State, variable: &str) -> Option<String> {
     let segments: Vec<&str> = variable.split('.').collect();
     let (last, parents) = segments.split_last()?;
     state.used.iter().find_map(|request| {
-        let value = state.cache.get(request)?.as_ref().ok()?;
+        let value = state.cache.get(request)?.result.as_ref().ok()?;
         let mut node: &Value = value;
         for segment in parents {
             node = node.get(segment)?;

@@ -25,9 +25,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use handlebars::{Handlebars, RenderErrorReason};
+use rand::Rng;
 use serde_json::Value;
+use tokio::time::Instant;
 use vaultward_core::fs::{WriteError, WriteOutcome, write_if_changed};
 
 /// How many secret reads may be in flight at once.
@@ -58,14 +61,94 @@ impl Request {
 pub struct FetchError {
     /// What went wrong, naming the request (never a secret value).
     pub message: String,
-    /// True when trying again later may succeed.
-    pub retryable: bool,
+    /// True for transport failures and server errors that were already retried; false for
+    /// answers about the data (not found, permission denied).
+    pub transient: bool,
+    /// True when the server refused the credentials (HTTP 403): the token may be gone.
+    pub denied: bool,
+}
+
+/// What the server said about how long a secret lives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lease {
+    /// The lease id; empty for secrets without a lease (KV).
+    pub id: String,
+    /// How long the value is valid; zero for static secrets.
+    pub duration: Duration,
+    /// Whether the lease can be renewed.
+    pub renewable: bool,
+}
+
+/// A successful read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetched {
+    /// The value templates see.
+    pub value: Value,
+    /// Its lifetime.
+    pub lease: Lease,
 }
 
 /// Where secrets come from: the Vault client in the agent, a map in tests.
 pub trait SecretSource: Send + Sync + 'static {
     /// Performs one read.
-    fn fetch(&self, request: &Request) -> impl Future<Output = Result<Value, FetchError>> + Send;
+    fn fetch(&self, request: &Request) -> impl Future<Output = Result<Fetched, FetchError>> + Send;
+
+    /// Renews a lease; returns its new lifetime.
+    fn renew(&self, lease: &Lease) -> impl Future<Output = Result<Lease, FetchError>> + Send {
+        let lease_id = lease.id.clone();
+        async move {
+            Err(FetchError {
+                message: format!("lease `{lease_id}` cannot be renewed"),
+                transient: false,
+                denied: false,
+            })
+        }
+    }
+}
+
+/// What to do about a cached read that is due.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DueAction {
+    /// Read it again (static secrets, non-renewable leases).
+    Refetch,
+    /// Renew its lease (renewable leases).
+    Renew(Lease),
+}
+
+/// A cached read that is due for a refresh.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Due {
+    /// The read.
+    pub request: Request,
+    /// What to do.
+    pub action: DueAction,
+}
+
+/// The reads of one engine, movable to a new engine on reload so nothing is read again.
+#[derive(Default)]
+pub struct Cache(HashMap<Request, Entry>);
+
+/// One cached read.
+pub(crate) struct Entry {
+    pub result: Result<Arc<Value>, FetchError>,
+    pub lease: Lease,
+    /// When to refresh it; `None` for failures (retried by the caller).
+    pub due_at: Option<Instant>,
+}
+
+/// When a fresh read (or a renewed lease) is due: renewable leases at about two thirds of the
+/// lease, other leases at about 90 %, static secrets within the static interval. Each
+/// schedule is jittered so that agents started together spread out.
+fn due_at(lease: &Lease, static_interval: Duration, now: Instant) -> Instant {
+    let mut rng = rand::rng();
+    let delay = if lease.renewable && !lease.id.is_empty() && !lease.duration.is_zero() {
+        lease.duration.mul_f64(rng.random_range(0.60..0.70))
+    } else if !lease.duration.is_zero() {
+        lease.duration.mul_f64(rng.random_range(0.85..0.95))
+    } else {
+        static_interval.mul_f64(rng.random_range(0.85..1.0))
+    };
+    now + delay.max(Duration::from_millis(100))
 }
 
 /// What one template needs to be compiled.
@@ -97,8 +180,9 @@ pub struct RenderFailure {
     pub template: String,
     /// The cause: a failed read, a missing key, a template runtime error.
     pub message: String,
-    /// True when rendering again later may succeed: a read failed or a key is missing (data can
-    /// change), as opposed to a mistake in the template itself.
+    /// True when rendering again later may succeed: the server answered about the data (not
+    /// found, permission denied) or a key is missing, as opposed to a mistake in the template
+    /// or a transient failure the source already retried.
     pub retryable: bool,
 }
 
@@ -111,10 +195,13 @@ pub struct Engine {
 }
 
 /// Shared between the engine and its helpers while a render runs.
-#[derive(Default)]
 pub(crate) struct State {
-    /// Reads done so far, kept until [`Engine::clear_cache`] or [`Engine::forget_failures`].
-    pub cache: HashMap<Request, Result<Arc<Value>, FetchError>>,
+    /// Reads done so far, kept until they are due or invalidated.
+    pub cache: HashMap<Request, Entry>,
+    /// The reads each template used in its last render, by template index.
+    pub deps: Vec<BTreeSet<Request>>,
+    /// How often static secrets are read again.
+    pub static_interval: Duration,
     /// Reads the current round needed and the cache did not have.
     pub misses: BTreeSet<Request>,
     /// Reads the template being rendered used, to explain a missing key.
@@ -133,7 +220,14 @@ pub(crate) fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 impl Engine {
     /// Compiles every template; returns every compile error at once.
     pub fn new(specs: Vec<TemplateSpec>) -> Result<Self, Vec<CompileError>> {
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            cache: HashMap::new(),
+            deps: vec![BTreeSet::new(); specs.len()],
+            static_interval: Duration::from_secs(300),
+            misses: BTreeSet::new(),
+            used: Vec::new(),
+            missed: false,
+        }));
         let mut lenient = Handlebars::new();
         let mut strict = Handlebars::new();
         strict.set_strict_mode(true);
@@ -181,6 +275,11 @@ impl Engine {
         self.specs.get(index).map_or("", |spec| spec.name.as_str())
     }
 
+    /// Sets how often static secrets are read again (`static_secret_render_interval`).
+    pub fn set_static_interval(&self, interval: Duration) {
+        lock(&self.state).static_interval = interval;
+    }
+
     /// Forgets every read, so the next render reads everything again.
     pub fn clear_cache(&self) {
         lock(&self.state).cache.clear();
@@ -188,7 +287,130 @@ impl Engine {
 
     /// Forgets failed reads only, so a retry reads just what failed.
     pub fn forget_failures(&self) {
-        lock(&self.state).cache.retain(|_, result| result.is_ok());
+        lock(&self.state)
+            .cache
+            .retain(|_, entry| entry.result.is_ok());
+    }
+
+    /// Forgets the reads that `indices` used, so rendering them again reads fresh data.
+    pub fn forget_reads_of(&self, indices: &[usize]) {
+        let mut state = lock(&self.state);
+        let requests: Vec<Request> = indices
+            .iter()
+            .filter_map(|i| state.deps.get(*i))
+            .flatten()
+            .cloned()
+            .collect();
+        for request in requests {
+            state.cache.remove(&request);
+        }
+    }
+
+    /// Takes the cache out, to hand it to the engine that replaces this one on reload.
+    pub fn take_cache(&self) -> Cache {
+        Cache(std::mem::take(&mut lock(&self.state).cache))
+    }
+
+    /// Adopts the cache of the engine this one replaces.
+    pub fn adopt_cache(&self, cache: Cache) {
+        lock(&self.state).cache = cache.0;
+    }
+
+    /// The earliest time a cached read is due for a refresh.
+    pub fn next_due(&self) -> Option<Instant> {
+        lock(&self.state)
+            .cache
+            .values()
+            .filter_map(|entry| entry.due_at)
+            .min()
+    }
+
+    /// The cached reads due at `now`.
+    pub fn due(&self, now: Instant) -> Vec<Due> {
+        let state = lock(&self.state);
+        let mut due: Vec<Due> = state
+            .cache
+            .iter()
+            .filter(|(_, entry)| entry.due_at.is_some_and(|at| at <= now))
+            .map(|(request, entry)| Due {
+                request: request.clone(),
+                action: if entry.lease.renewable && !entry.lease.id.is_empty() {
+                    DueAction::Renew(entry.lease.clone())
+                } else {
+                    DueAction::Refetch
+                },
+            })
+            .collect();
+        due.sort_by(|a, b| a.request.cmp(&b.request));
+        due
+    }
+
+    /// Records a renewed lease; a lease that no longer extends much is read again at 90 %.
+    pub fn renewed(&self, request: &Request, lease: Lease) {
+        let mut state = lock(&self.state);
+        let interval = state.static_interval;
+        if let Some(entry) = state.cache.get_mut(request) {
+            let shrinking = lease.duration * 2 < entry.lease.duration;
+            let schedule = if shrinking {
+                Lease {
+                    renewable: false,
+                    ..lease.clone()
+                }
+            } else {
+                lease.clone()
+            };
+            entry.due_at = Some(due_at(&schedule, interval, Instant::now()));
+            entry.lease = lease;
+        }
+    }
+
+    /// The reads that failed, with their errors.
+    pub fn failed_reads(&self) -> Vec<(Request, FetchError)> {
+        let state = lock(&self.state);
+        let mut failed: Vec<(Request, FetchError)> = state
+            .cache
+            .iter()
+            .filter_map(|(request, entry)| {
+                entry
+                    .result
+                    .as_ref()
+                    .err()
+                    .map(|error| (request.clone(), error.clone()))
+            })
+            .collect();
+        failed.sort_by(|a, b| a.0.cmp(&b.0));
+        failed
+    }
+
+    /// Removes `requests` from the cache; returns the templates that used any of them.
+    pub fn invalidate(&self, requests: &[Request]) -> Vec<usize> {
+        let mut state = lock(&self.state);
+        for request in requests {
+            state.cache.remove(request);
+        }
+        state
+            .deps
+            .iter()
+            .enumerate()
+            .filter(|(_, deps)| requests.iter().any(|request| deps.contains(request)))
+            .map(|(index, _)| index)
+            .collect()
+    }
+
+    /// Removes every read that holds a lease (its lease belonged to a token that is gone);
+    /// returns the templates that used them.
+    pub fn invalidate_leased(&self) -> Vec<usize> {
+        let leased: Vec<Request> = lock(&self.state)
+            .cache
+            .iter()
+            .filter(|(_, entry)| !entry.lease.id.is_empty())
+            .map(|(request, _)| request.clone())
+            .collect();
+        if leased.is_empty() {
+            Vec::new()
+        } else {
+            self.invalidate(&leased)
+        }
     }
 
     /// How many distinct reads the cache holds (successful or not).
@@ -254,9 +476,13 @@ impl Engine {
             state.missed = false;
         }
         let result = registry.render(&index.to_string(), &Value::Object(serde_json::Map::new()));
-        let state = lock(&self.state);
+        let mut state = lock(&self.state);
         if state.missed {
             return (Ok(String::new()), true);
+        }
+        let used: BTreeSet<Request> = state.used.iter().cloned().collect();
+        if let Some(deps) = state.deps.get_mut(index) {
+            *deps = used;
         }
         let output = result.map_err(|error| {
             let retryable = match error.reason() {
@@ -289,9 +515,21 @@ impl Engine {
             let Ok((request, result)) = joined else {
                 continue;
             };
-            lock(&self.state)
-                .cache
-                .insert(request, result.map(Arc::new));
+            let mut state = lock(&self.state);
+            let now = Instant::now();
+            let entry = match result {
+                Ok(fetched) => Entry {
+                    due_at: Some(due_at(&fetched.lease, state.static_interval, now)),
+                    result: Ok(Arc::new(fetched.value)),
+                    lease: fetched.lease,
+                },
+                Err(error) => Entry {
+                    result: Err(error),
+                    lease: Lease::default(),
+                    due_at: None,
+                },
+            };
+            state.cache.insert(request, entry);
         }
     }
 }

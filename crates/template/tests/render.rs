@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use vaultward_template::{Engine, FetchError, Request, SecretSource, TemplateSpec};
+use vaultward_template::{Engine, FetchError, Fetched, Lease, Request, SecretSource, TemplateSpec};
 
 /// Secrets in a map; counts every read.
 #[derive(Default)]

@@ -307,6 +307,17 @@ impl VaultClient {
         ))
     }
 
+    /// `PUT sys/leases/renew`: the renewed lease (`lease_id`, `lease_duration`, `renewable`).
+    pub async fn renew_lease(
+        &self,
+        token: &SecretString,
+        lease_id: &str,
+    ) -> Result<Value, VaultError> {
+        let body = serde_json::json!({ "lease_id": lease_id, "increment": 0 });
+        self.send("PUT", "sys/leases/renew", Some(token), Some(body))
+            .await
+    }
+
     /// `GET auth/token/lookup-self`: the token's remaining `ttl`, `renewable` and `type`.
     pub async fn lookup_self(&self, token: &SecretString) -> Result<Value, VaultError> {
         self.send("GET", "auth/token/lookup-self", Some(token), None)
