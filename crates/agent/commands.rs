@@ -42,7 +42,7 @@ impl Runner {
     pub fn submit(&self, requests: Vec<(TemplateCommand, String)>) {
         let mut jobs: Vec<Job> = Vec::new();
         for (command, template) in requests {
-            match jobs.iter_mut().find(|job| job.command == command) {
+            match jobs.iter_mut().find(|job| job.command.line == command.line) {
                 Some(job) => job.templates.push(template),
                 None => jobs.push(Job {
                     command,

@@ -42,17 +42,20 @@ use crate::run::{Agent, Failure, Rendered, render_and_write, template_name, writ
 use crate::settings::Resolved;
 use crate::signals::{SignalEvent, Signals};
 use crate::source::VaultSource;
-use crate::watch::{FileWatch, Role};
+use crate::watch::{FileKind, FileWatch};
 
 /// How often watched files are re-read even without an event.
 const FILE_CHECK_FALLBACK: Duration = Duration::from_secs(60);
 /// How long to wait after a file event before reading the files (events come in bursts).
 const FILE_DEBOUNCE: Duration = Duration::from_millis(250);
 
+/// Reads, parses and resolves the config files named on the command line.
+pub type Loader = Box<dyn Fn() -> Result<(Config, Resolved), Vec<String>>>;
+
 /// How to reload: load and validate the config files again, and set the log level.
 pub struct Reload {
     /// Reads, parses and resolves the config files named on the command line.
-    pub load: Box<dyn Fn() -> Result<(Config, Resolved), Vec<String>>>,
+    pub load: Loader,
     /// Applies a new config's `log_level` (flags and environment still win).
     pub set_log_level: Box<dyn Fn(&Config)>,
 }
@@ -91,15 +94,15 @@ struct Daemon {
 }
 
 /// The files to watch for a config.
-fn watched_files(config: &Config) -> Vec<(PathBuf, Role)> {
+fn watched_files(config: &Config) -> Vec<(PathBuf, FileKind)> {
     let MethodKind::AppRole(approle) = &config.auto_auth.method.kind;
-    let mut files = vec![(approle.role_id_file_path.clone(), Role::RoleId)];
+    let mut files = vec![(approle.role_id_file_path.clone(), FileKind::RoleId)];
     if let Some(path) = &approle.secret_id_file_path {
-        files.push((path.clone(), Role::SecretId));
+        files.push((path.clone(), FileKind::SecretId));
     }
     for template in &config.templates {
         if let TemplateSource::File(path) = &template.source {
-            files.push((path.clone(), Role::TemplateSource));
+            files.push((path.clone(), FileKind::TemplateSource));
         }
     }
     files
@@ -414,11 +417,11 @@ impl Daemon {
     async fn on_files_check(&mut self, reload: &Reload) -> Result<(), Failure> {
         self.files_check_at = Instant::now() + FILE_CHECK_FALLBACK;
         let changed = self.files.changed();
-        if changed.contains(&Role::TemplateSource) {
+        if changed.contains(&FileKind::TemplateSource) {
             info!("A template source file changed; reloading.");
             self.reload(reload).await?;
         }
-        if changed.contains(&Role::SecretId) || changed.contains(&Role::RoleId) {
+        if changed.contains(&FileKind::SecretId) || changed.contains(&FileKind::RoleId) {
             info!("New AppRole credentials appeared; logging in with them.");
             self.relogin().await?;
         }

@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 
 /// What a watched file is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
+pub enum FileKind {
     /// The AppRole role_id file.
     RoleId,
     /// The AppRole secret_id file.
@@ -28,7 +28,7 @@ pub enum Role {
 
 /// The watched files, their last seen contents, and the OS watcher.
 pub struct FileWatch {
-    files: HashMap<PathBuf, (Role, Option<u64>)>,
+    files: HashMap<PathBuf, (FileKind, Option<u64>)>,
     _watcher: Option<notify::RecommendedWatcher>,
     /// Receives a unit for every relevant filesystem event.
     pub events: mpsc::UnboundedReceiver<()>,
@@ -46,7 +46,7 @@ fn digest(path: &Path) -> Option<u64> {
 
 impl FileWatch {
     /// Watches `files` (through their parent directories).
-    pub fn new(files: Vec<(PathBuf, Role)>) -> Self {
+    pub fn new(files: Vec<(PathBuf, FileKind)>) -> Self {
         let (sender, events) = mpsc::unbounded_channel();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             if let Ok(event) = event
@@ -95,7 +95,7 @@ impl FileWatch {
     }
 
     /// Re-reads every watched file; returns the roles whose file has new, non-empty content.
-    pub fn changed(&mut self) -> Vec<Role> {
+    pub fn changed(&mut self) -> Vec<FileKind> {
         let mut changed = Vec::new();
         for (path, (role, last)) in &mut self.files {
             let now = digest(path);

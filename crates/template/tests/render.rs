@@ -4,14 +4,18 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use vaultward_template::{Engine, FetchError, Fetched, Lease, Request, SecretSource, TemplateSpec};
+use vaultward_template::{
+    DueAction, Engine, FetchError, Fetched, Lease, Request, SecretSource, TemplateSpec,
+};
 
 /// Secrets in a map; counts every read.
 #[derive(Default)]
 struct MapSource {
     secrets: HashMap<Request, Value>,
+    leases: HashMap<Request, Lease>,
     reads: Mutex<Vec<Request>>,
 }
 
@@ -19,7 +23,7 @@ impl MapSource {
     fn with(entries: &[(Request, Value)]) -> Arc<Self> {
         Arc::new(Self {
             secrets: entries.iter().cloned().collect(),
-            reads: Mutex::default(),
+            ..Self::default()
         })
     }
 
@@ -29,15 +33,21 @@ impl MapSource {
 }
 
 impl SecretSource for MapSource {
-    async fn fetch(&self, request: &Request) -> Result<Value, FetchError> {
+    async fn fetch(&self, request: &Request) -> Result<Fetched, FetchError> {
         self.reads.lock().unwrap().push(request.clone());
-        self.secrets
+        let value = self
+            .secrets
             .get(request)
             .cloned()
             .ok_or_else(|| FetchError {
                 message: format!("secret `{}`: no secret exists at this path", request.path()),
-                retryable: false,
-            })
+                transient: false,
+                denied: false,
+            })?;
+        Ok(Fetched {
+            value,
+            lease: self.leases.get(request).cloned().unwrap_or_default(),
+        })
     }
 }
 
@@ -214,4 +224,88 @@ async fn wrong_helper_arguments_are_not_retried() {
         "`secret` needs a path as a string, found `42` (line 1, column 1)"
     );
     assert!(!failure.retryable);
+}
+
+#[tokio::test(start_paused = true)]
+async fn refresh_schedule_static_within_interval_leases_earlier() {
+    let mut source = MapSource::default();
+    source
+        .secrets
+        .insert(kv("secret/static"), json!({ "k": "v" }));
+    source.secrets.insert(
+        secret("database/creds/app"),
+        json!({ "data": { "username": "u" } }),
+    );
+    source
+        .secrets
+        .insert(secret("kv1/with-ttl"), json!({ "data": { "k": "v" } }));
+    let renewable = Lease {
+        id: "database/creds/app/abc".into(),
+        duration: Duration::from_secs(60),
+        renewable: true,
+    };
+    source
+        .leases
+        .insert(secret("database/creds/app"), renewable.clone());
+    source.leases.insert(
+        secret("kv1/with-ttl"),
+        Lease {
+            id: String::new(),
+            duration: Duration::from_secs(80),
+            renewable: false,
+        },
+    );
+    let source = Arc::new(source);
+    let engine = Engine::new(vec![
+        spec("static", "{{kv \"secret/static\" \"k\"}}", false),
+        spec(
+            "db",
+            "{{#with (secret \"database/creds/app\")}}{{data.username}}{{/with}}",
+            false,
+        ),
+        spec(
+            "ttl",
+            "{{#with (secret \"kv1/with-ttl\")}}{{data.k}}{{/with}}",
+            false,
+        ),
+    ])
+    .unwrap();
+    engine.set_static_interval(Duration::from_secs(100));
+    let start = tokio::time::Instant::now();
+    render(&engine, &source).await;
+
+    // Nothing is due at first; the renewable lease comes first, at about two thirds.
+    assert!(engine.due(tokio::time::Instant::now()).is_empty());
+    let first = engine.next_due().unwrap() - start;
+    assert!(
+        first >= Duration::from_secs(36) && first <= Duration::from_secs(42),
+        "{first:?}"
+    );
+    tokio::time::advance((start + Duration::from_secs(42)) - tokio::time::Instant::now()).await;
+    let due = engine.due(tokio::time::Instant::now());
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].action, DueAction::Renew(renewable));
+
+    // A lease without renewal (KV v1 with a ttl) is read again at about 90 % (68–76 s).
+    tokio::time::advance(Duration::from_secs(78 - 42)).await;
+    let due: Vec<Request> = engine
+        .due(tokio::time::Instant::now())
+        .into_iter()
+        .map(|d| d.request)
+        .collect();
+    assert!(due.contains(&secret("kv1/with-ttl")), "{due:?}");
+    assert!(!due.contains(&kv("secret/static")), "{due:?}");
+
+    // Static secrets are due within the static interval, never after it.
+    tokio::time::advance(Duration::from_secs(100 - 78)).await;
+    let due: Vec<Request> = engine
+        .due(tokio::time::Instant::now())
+        .into_iter()
+        .map(|d| d.request)
+        .collect();
+    assert!(due.contains(&kv("secret/static")), "{due:?}");
+
+    // Invalidating a due read names exactly the templates that used it.
+    assert_eq!(engine.invalidate(&[kv("secret/static")]), vec![0]);
+    assert_eq!(engine.invalidate_leased(), vec![1]);
 }

@@ -308,6 +308,14 @@ impl DevServer {
             .collect()
     }
 
+    /// True when `token` is a live token of this server.
+    pub fn token_is_valid(&self, token: &str) -> bool {
+        matches!(
+            http_get_with_token(self.port, "/v1/auth/token/lookup-self", Some(token)),
+            Some((200, _))
+        )
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
@@ -332,12 +340,20 @@ pub fn free_port() -> u16 {
 
 /// A minimal HTTP/1.1 GET on loopback: (status, body).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http_get_with_token(port, path, None)
+}
+
+/// A minimal HTTP/1.1 GET on loopback with an optional `X-Vault-Token`: (status, body).
+pub fn http_get_with_token(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
     let mut stream =
         TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let token_header = token
+        .map(|t| format!("X-Vault-Token: {t}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{token_header}Connection: close\r\n\r\n"
     )
     .ok()?;
     let mut response = String::new();
