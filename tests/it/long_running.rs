@@ -515,3 +515,112 @@ template {
     })
     .expect("rendering goes on");
 }
+
+#[test]
+fn a_secret_with_a_ttl_is_read_again_on_its_own_schedule() {
+    let case = Case::with_server(DevServer::start_audited());
+    case.server.enable_kv1();
+    case.server
+        .bao(&["write", "kv1/short", "value=one", "ttl=2s"]);
+    let (role, secret) = short_role(&case, "ttl", &[]);
+    let extra = r#"
+template {
+  contents    = "{{#with (secret \"kv1/short\")}}{{data.value}}{{/with}}"
+  destination = "{dir}/short.txt"
+}
+"#;
+    let config = config(
+        &case,
+        (&role, &secret),
+        "1h",
+        &extra.replace("{dir}", &case.dir.path().display().to_string()),
+    );
+    let _agent = case.spawn_agent(&config, &[], &[]);
+    wait_until(Duration::from_secs(20), || case.path("short.txt").exists()).expect("first render");
+    case.server
+        .bao(&["write", "kv1/short", "value=two", "ttl=2s"]);
+    wait_until(Duration::from_secs(8), || case.read("short.txt") == "two")
+        .expect("re-read at about 90 % of its 2 s ttl");
+    let requests = case.server.audited_requests();
+    let short_reads = requests
+        .iter()
+        .filter(|(op, path)| op == "read" && path == "kv1/short")
+        .count();
+    let static_reads = requests
+        .iter()
+        .filter(|(op, path)| op == "read" && path == "secret/data/app/config")
+        .count();
+    assert!(short_reads >= 2, "{requests:?}");
+    assert_eq!(
+        static_reads, 1,
+        "the static secret keeps its own (1 h) schedule: {requests:?}"
+    );
+}
+
+#[test]
+fn an_edited_template_source_is_rendered_again() {
+    let case = Case::new();
+    let (role, secret) = short_role(&case, "src", &[]);
+    std::fs::create_dir(case.path("templates")).unwrap();
+    std::fs::write(
+        case.path("templates/app.tmpl"),
+        "v1 {{kv \"secret/app/config\" \"user\"}}",
+    )
+    .unwrap();
+    let extra = format!(
+        "template {{\n  source = \"{dir}/templates/app.tmpl\"\n  destination = \"{dir}/app.txt\"\n}}\n",
+        dir = case.dir.path().display()
+    );
+    let config = config(&case, (&role, &secret), "1h", &extra);
+    let _agent = case.spawn_agent(&config, &[], &[]);
+    wait_until(Duration::from_secs(20), || case.path("app.txt").exists()).expect("first render");
+    assert_eq!(case.read("app.txt"), "v1 app");
+    // An editor-style replace: write a new file and rename it over the old one.
+    std::fs::write(
+        case.path("templates/.app.tmpl.swp"),
+        "v2 {{kv \"secret/app/config\" \"user\"}}",
+    )
+    .unwrap();
+    std::fs::rename(
+        case.path("templates/.app.tmpl.swp"),
+        case.path("templates/app.tmpl"),
+    )
+    .unwrap();
+    wait_until(Duration::from_secs(8), || case.read("app.txt") == "v2 app")
+        .expect("the edited source is rendered");
+}
+
+#[test]
+fn a_failing_template_retries_alone_and_the_others_stay_fresh() {
+    let case = Case::new();
+    let (role, secret) = short_role(&case, "iso", &[]);
+    std::fs::create_dir(case.path("blocked.txt")).unwrap();
+    let extra = format!(
+        "template {{\n  contents = \"{{{{kv \\\"secret/app/config\\\" \\\"user\\\"}}}}\"\n  destination = \"{dir}/blocked.txt\"\n}}\n",
+        dir = case.dir.path().display()
+    );
+    let config = config(&case, (&role, &secret), "1s", &extra);
+    let agent = case.spawn_agent(&config, &[], &[]);
+    wait_until(Duration::from_secs(20), || {
+        case.path("password.txt").exists()
+    })
+    .expect("the good template renders");
+    wait_until(Duration::from_secs(10), || {
+        agent.log().matches("blocked.txt").count() >= 3
+    })
+    .expect("the failing template is retried");
+    case.server
+        .kv_put("app/config", &["password=rotated", "user=app"]);
+    wait_until(Duration::from_secs(8), || {
+        case.read("password.txt") == "rotated"
+    })
+    .expect("the good template stays fresh");
+    assert!(
+        agent.log().contains(&format!(
+            "cannot write `{}`",
+            case.path("blocked.txt").display()
+        )),
+        "{}",
+        agent.log()
+    );
+}
