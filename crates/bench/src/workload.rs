@@ -1,0 +1,84 @@
+//! The workload every client runs: `templates` templates over `secrets` KV v2 secrets.
+//!
+//! Secret `j` lives at `secret/<prefix>/s<j>` (API path `secret/data/<prefix>/s<j>`) and holds
+//! `user` and `password`. Template `i` reads secret `i % secrets` and renders
+//! `user=…\npassword=…\n` to `t<i>.txt` in the destination directory. The vaultward and
+//! `bao agent` template texts below render exactly that, and so does the floor client, so the
+//! benchmark can check every file after every run.
+
+use std::path::{Path, PathBuf};
+
+/// The KV v2 mount of the dev server.
+pub const MOUNT: &str = "secret";
+
+/// The shape of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// How many templates (destination files).
+    pub templates: usize,
+    /// How many distinct secrets they read.
+    pub secrets: usize,
+}
+
+impl Shape {
+    /// Which secret template `index` reads.
+    pub fn secret_of(&self, index: usize) -> usize {
+        index % self.secrets.max(1)
+    }
+}
+
+/// The KV path of secret `j` under the mount (`bench/s3`).
+pub fn kv_path(prefix: &str, j: usize) -> String {
+    format!("{prefix}/s{j}")
+}
+
+/// The API path a KV v2 read of secret `j` uses (`secret/data/bench/s3`).
+pub fn read_path(prefix: &str, j: usize) -> String {
+    format!("{MOUNT}/data/{}", kv_path(prefix, j))
+}
+
+/// The destination file of template `index`.
+pub fn destination(dir: &Path, index: usize) -> PathBuf {
+    dir.join(format!("t{index:04}.txt"))
+}
+
+/// What a template renders for a secret holding `user` and `password`.
+pub fn render(user: &str, password: &str) -> String {
+    format!("user={user}\npassword={password}\n")
+}
+
+/// The template in vaultward's handlebars syntax.
+pub fn vaultward_template(read_path: &str) -> String {
+    format!(
+        "{{{{#with (secret \"{read_path}\")}}}}user={{{{data.data.user}}}}\npassword={{{{data.data.password}}}}\n{{{{/with}}}}"
+    )
+}
+
+/// The template in `bao agent`'s Go template syntax.
+pub fn bao_template(read_path: &str) -> String {
+    format!(
+        "{{{{ with secret \"{read_path}\" }}}}user={{{{ .Data.data.user }}}}\npassword={{{{ .Data.data.password }}}}\n{{{{ end }}}}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_read_the_same_path() {
+        assert_eq!(
+            vaultward_template("secret/data/b/s1"),
+            "{{#with (secret \"secret/data/b/s1\")}}user={{data.data.user}}\npassword={{data.data.password}}\n{{/with}}"
+        );
+        assert_eq!(
+            bao_template("secret/data/b/s1"),
+            "{{ with secret \"secret/data/b/s1\" }}user={{ .Data.data.user }}\npassword={{ .Data.data.password }}\n{{ end }}"
+        );
+        let shape = Shape {
+            templates: 100,
+            secrets: 20,
+        };
+        assert_eq!(shape.secret_of(45), 5);
+    }
+}
