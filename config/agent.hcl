@@ -20,8 +20,9 @@
 
 # Exit after the first token is written to every sink and every template has rendered once.
 # Use it for init containers and one-shot jobs. The -exit-after-auth flag turns it on too.
-# A template that cannot be rendered is retried (up to 5 attempts, with the auth method's
-# backoff) and then ends the run with exit code 1.
+# A template that cannot be rendered ends the run with exit code 1: a missing secret, a 403 or
+# a missing key is tried up to 5 times (with the auth method's backoff) first. Template
+# commands are not run in this mode.
 # Default: false.
 exit_after_auth = false
 
@@ -63,6 +64,14 @@ vault {
   # Default: unset (the root namespace). This one is an example value: remove it unless your
   # server uses namespaces.
   namespace = "team-a"
+
+  # How template reads retry failures that may pass (transport errors, 5xx, 429, 412):
+  # up to num_retries more attempts, 250ms apart and doubling up to 4s. Answers about the data
+  # (404, 403) are not retried here. 0 means the default; -1 turns retries off.
+  # Default: 12.
+  retry {
+    num_retries = 12
+  }
 }
 
 # How to log in and where to put the token. Required, exactly once.
@@ -164,18 +173,51 @@ template {
   # Make a missing key an error instead of rendering it as an empty string.
   # Default: false.
   error_on_missing_key = false
+
+  # A command to run after the destination changed (never when the output was unchanged),
+  # in the long-running agent only: with exit_after_auth no command is run. A list runs the
+  # program directly; a string runs with `sh -c`. Commands run one at a time, in the
+  # background; the same command asked for by several templates in one pass runs once. A
+  # failing command is logged. `exec` is the preferred spelling; the older
+  # `command = "…"` + `command_timeout = "30s"` pair (see the next template) is the same.
+  # Default: unset (no command).
+  exec {
+    # The command. Required in an `exec` block.
+    command = ["/usr/bin/systemctl", "reload", "myapp.service"]
+
+    # How long the command may run before it is killed.
+    # Default: "30s".
+    timeout = "30s"
+  }
+}
+
+# A second template, to show the older spelling of a command. `command` and `exec` cannot be
+# used in the same template.
+template {
+  contents    = "{{#with (secret \"secret/data/app/tls\")}}{{data.data.certificate}}{{/with}}"
+  destination = "/run/vaultward/tls.crt"
+
+  # A string runs with `sh -c`; a list runs directly. Default: unset.
+  command = "pkill -HUP -x myapp"
+
+  # How long `command` may run before it is killed. Default: "30s".
+  command_timeout = "30s"
 }
 
 # Settings for all templates. Optional, at most once.
 template_config {
-  # Accepted for compatibility with Vault Agent. It currently changes nothing: with
-  # exit_after_auth a failing template always ends the run with exit code 1, and the
-  # long-running agent retries failing templates with backoff.
+  # In the long-running agent: exit with code 1 as soon as a template cannot be rendered
+  # (after the read retries of vault.retry) instead of retrying it with backoff.
+  # With exit_after_auth a failing template ends the run with exit code 1 either way.
   # Default: false.
   exit_on_retry_failure = false
 
-  # How often the long-running agent reads every secret again and rewrites the files whose
-  # output changed (±5 % jitter). Must be greater than zero.
+  # How often the long-running agent reads a secret without a lease (KV) again; each read is
+  # due at a random 85-100 % of this interval, so agents started together spread out. Only
+  # the templates using a changed secret are rendered again, and a file is rewritten (and its
+  # command run) only when its output changed. Secrets with a lease follow the lease instead:
+  # renewable ones are renewed at about two thirds of it, others read again at about 90 %.
+  # Must be greater than zero.
   # Default: "5m".
   static_secret_render_interval = "5m"
 }
