@@ -123,7 +123,8 @@ bao_cli write auth/approle/role/quickstart token_policies=quickstart-read token_
 bao_cli read -field=role_id auth/approle/role/quickstart/role-id >"$WORK/secrets/role-id"
 bao_cli write -f -field=secret_id auth/approle/role/quickstart/secret-id >"$WORK/secrets/secret-id"
 echo "role_id and secret_id written to $WORK/secrets/"
-bao_cli kv put -mount=secret app/config password=correct-horse-battery-staple
+bao_cli kv put -mount=secret app/config password=correct-horse-battery-staple >/dev/null
+echo "stored the KV v2 secret secret/app/config (password=correct-horse-battery-staple)"
 
 # --- 5. the agent config (quoted HCL1 style, as in Vault's Kubernetes examples) -----------------
 step "Writing the agent config"
