@@ -17,11 +17,14 @@
 #   docker build --target runtime --build-arg BINARY_STAGE=local \
 #     -f Dockerfile -t vaultward "$context"
 #
-# (podman build takes the same arguments.) Run it with a config and the credential files
-# mounted, and a writable directory for the token sink and the rendered templates:
+# (podman build takes the same arguments.) Run it with the config and the credential files
+# mounted, and a directory writable by 65534 for the token sink and the rendered templates.
+# The image has no writable directory of its own. With a read-only credentials mount, set
+# remove_secret_id_file_after_reading = false (or mount it writable, so the used secret_id
+# file can be removed):
 #
 #   docker run --rm -e VAULT_ADDR=https://vault.example.com:8200 \
-#     -v ./config.hcl:/etc/vault/config.hcl:ro -v ./approle:/etc/vault/approle:ro \
+#     -v ./config.hcl:/etc/vault/config.hcl:ro -v ./approle:/etc/vault/approle \
 #     -v ./out:/out vaultward
 #
 # The image holds the CA bundle of its build (Debian's ca-certificates) at
