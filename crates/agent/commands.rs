@@ -58,6 +58,28 @@ impl Runner {
     }
 }
 
+/// One job per distinct command line, naming every template that asked for it.
+fn dedupe(requests: Vec<(TemplateCommand, String)>) -> Vec<Job> {
+    let mut jobs: Vec<Job> = Vec::new();
+    for (command, template) in requests {
+        match jobs.iter_mut().find(|job| job.command.line == command.line) {
+            Some(job) => job.templates.push(template),
+            None => jobs.push(Job {
+                command,
+                templates: vec![template],
+            }),
+        }
+    }
+    jobs
+}
+
+/// Runs the commands of one render pass now, one after the other (`exit_after_auth`).
+pub async fn run_all(requests: Vec<(TemplateCommand, String)>) {
+    for job in dedupe(requests) {
+        run(&job).await;
+    }
+}
+
 fn describe(line: &CommandLine) -> String {
     match line {
         CommandLine::Shell(text) => text.clone(),

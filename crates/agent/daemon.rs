@@ -38,7 +38,7 @@ use vaultward_sink::FileSink;
 use vaultward_template::DueAction;
 
 use crate::commands::Runner;
-use crate::run::{Agent, Failure, Rendered, render_and_write, template_name, write_sinks};
+use crate::run::{Agent, Failure, Rendered, render_and_write, write_sinks};
 use crate::settings::Resolved;
 use crate::signals::{SignalEvent, Signals};
 use crate::source::VaultSource;
@@ -359,13 +359,7 @@ impl Daemon {
         for index in written.iter().chain(&unchanged) {
             self.retries.remove(index);
         }
-        let commands: Vec<_> = written
-            .iter()
-            .filter_map(|index| {
-                let template = self.agent.config.templates.get(*index)?;
-                Some((template.command.clone()?, template_name(template)))
-            })
-            .collect();
+        let commands = crate::run::commands_of(&self.agent.config, &written);
         if !commands.is_empty() {
             self.commands.submit(commands);
         }

@@ -98,7 +98,10 @@ pub async fn agent(
         let mut render_backoff = Backoff::try_new(agent.backoff.min(), agent.backoff.max())
             .map_err(|error| Failure::Config(error.to_string()))?;
         tokio::select! {
-            rendered = render_with_retries(&agent, &source, &mut render_backoff, EXIT_AFTER_AUTH_RENDER_ATTEMPTS) => rendered?,
+            rendered = render_with_retries(&agent, &source, &mut render_backoff, EXIT_AFTER_AUTH_RENDER_ATTEMPTS) => {
+                // Commands of changed files run before the exit, as Vault Agent runs them.
+                crate::commands::run_all(commands_of(&agent.config, &rendered?)).await;
+            }
             signal = shutdown.stop() => {
                 info!(signal, "Shutting down before every template rendered.");
                 return Ok(());
@@ -281,12 +284,15 @@ async fn render_with_retries(
     source: &Arc<VaultSource>,
     backoff: &mut Backoff,
     attempts: u32,
-) -> Result<(), Failure> {
+) -> Result<Vec<usize>, Failure> {
     let mut pending: Vec<usize> = (0..agent.engine.len()).collect();
+    let mut written = Vec::new();
     for attempt in 1..=attempts {
-        let failures = render_and_write(agent, source, &pending).await.failures;
+        let rendered = render_and_write(agent, source, &pending).await;
+        written.extend(rendered.written);
+        let failures = rendered.failures;
         if failures.is_empty() {
-            return Ok(());
+            return Ok(written);
         }
         let give_up = attempt == attempts || failures.iter().all(|(_, failure)| !failure.retryable);
         if give_up {
@@ -313,7 +319,21 @@ async fn render_with_retries(
         agent.engine.clear_cache();
         pending = failures.into_iter().map(|(index, _)| index).collect();
     }
-    Ok(())
+    Ok(written)
+}
+
+/// The commands of the templates at `indices`, with the templates' names.
+pub fn commands_of(
+    config: &Config,
+    indices: &[usize],
+) -> Vec<(vaultward_config::TemplateCommand, String)> {
+    indices
+        .iter()
+        .filter_map(|index| {
+            let template = config.templates.get(*index)?;
+            Some((template.command.clone()?, template_name(template)))
+        })
+        .collect()
 }
 
 /// The pid file: written at start, removed when dropped (at exit, on success or failure).

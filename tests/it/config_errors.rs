@@ -200,20 +200,22 @@ fn missing_auto_auth_and_empty_file() {
 
 #[test]
 fn json_errors_have_locations_too() {
-    let config = r#"{
+    let config = r#"
+{
   "auto_auth": {
     "method": { "type": "approle", "config": { "role_id_file_path": "/r" } },
     "sink": { "type": "file", "config": { "path": "/t", "mode": 416 } }
   },
   "exit_after_auth": "true",
   "templates": []
-}"#;
+}
+"#;
     let (code, stderr) = validate("config.json", config);
     assert_eq!(code, 78);
     assert_eq!(
         stderr,
-        "error: CONFIG:4:65: `auto_auth.sink[0].config.mode` is the decimal number 416, which Vault Agent reads as mode 0o640; write the mode in octal with a leading zero: `0416`\n\
-         error: CONFIG:7:3: unknown key `templates` at the top level; did you mean `template`?\n\
+        "error: CONFIG:5:65: `auto_auth.sink[0].config.mode` is the number 416; JSON has no octal numbers, so write the mode as a string of octal digits: \"0640\"\n\
+         error: CONFIG:8:3: unknown key `templates` at the top level; did you mean `template`?\n\
          2 problems found in the config\n"
     );
 }

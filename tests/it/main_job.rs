@@ -624,3 +624,39 @@ auto_auth {
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(case.read("user.txt"), "app");
 }
+
+#[test]
+fn exit_after_auth_runs_the_command_of_a_changed_file_only() {
+    let case = Case::new();
+    let config = case.config(
+        "config.hcl",
+        r#"
+exit_after_auth = true
+auto_auth {
+  method "approle" {
+    config {
+      role_id_file_path   = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+      remove_secret_id_file_after_reading = false
+    }
+  }
+  sink "file" { config { path = "{dir}/token" } }
+}
+template {
+  contents    = "{{kv \"secret/app/config\" \"password\"}}"
+  destination = "{dir}/out.txt"
+  command     = "echo ran >> {dir}/commands.log"
+}
+"#,
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(case.read("commands.log"), "ran\n");
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(
+        case.read("commands.log"),
+        "ran\n",
+        "unchanged file, no command"
+    );
+}

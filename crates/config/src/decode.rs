@@ -136,15 +136,18 @@ pub(crate) struct Decoder<'s> {
     file: &'s str,
     text: &'s str,
     index: LineIndex,
+    /// True for a JSON file, which has no octal numbers.
+    json: bool,
     /// Problems found so far, in file order.
     pub errors: Vec<ConfigError>,
 }
 
 impl<'s> Decoder<'s> {
-    pub(crate) fn new(file: &'s str, text: &'s str) -> Self {
+    pub(crate) fn new(file: &'s str, text: &'s str, json: bool) -> Self {
         Self {
             file,
             text,
+            json,
             index: LineIndex::new(text),
             errors: Vec::new(),
         }
@@ -267,6 +270,20 @@ impl<'s> Decoder<'s> {
     /// read as octal (`"0640"`). A decimal integer such as `640` is rejected: Vault Agent would
     /// read it as the decimal number, mode 0o1200, which is never what was meant.
     fn mode(&mut self, node: &Node, path: &str) -> Option<u32> {
+        if let (true, Value::Number(digits)) = (self.json, &node.value) {
+            let shown = match digits.parse::<u32>() {
+                Ok(value) if value <= 0o7777 => format!("\"{value:04o}\""),
+                _ => "\"0640\"".to_owned(),
+            };
+            self.error_at(
+                node.span.start,
+                format!(
+                    "`{path}` is the number {digits}; JSON has no octal numbers, so write the mode as a string of octal digits: {shown}"
+                ),
+                None,
+            );
+            return None;
+        }
         let (digits, quoted) = match &node.value {
             Value::Number(raw) => (raw.as_str(), false),
             Value::String(text) => (text.as_str(), true),

@@ -49,8 +49,32 @@ pub fn parse_body(text: &str) -> Result<Node, ParseError> {
 
 /// Parses a JSON file (an HCL2 object expression).
 pub fn parse_json(text: &str) -> Result<Node, ParseError> {
-    let expression = parser::parse_expr(text)?;
-    Ok(expression_node(&expression, text))
+    // The expression parser refuses surrounding whitespace (even the final newline), so parse
+    // the trimmed text and move every span back to where it is in the file.
+    let start = text.len() - text.trim_start().len();
+    let inner = text.trim();
+    let expression = parser::parse_expr(inner).map_err(|error| {
+        let mut error = ParseError::from(error);
+        error.offset += start;
+        error
+    })?;
+    let mut node = expression_node(&expression, inner);
+    shift(&mut node, start);
+    Ok(node)
+}
+
+fn shift(node: &mut Node, by: usize) {
+    node.span = node.span.start + by..node.span.end + by;
+    match &mut node.value {
+        Value::List(items) => items.iter_mut().for_each(|item| shift(item, by)),
+        Value::Object(entries) => {
+            for entry in entries {
+                entry.key_span = entry.key_span.start + by..entry.key_span.end + by;
+                shift(&mut entry.value, by);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn body_entries(body: &Body, text: &str) -> Vec<Entry> {

@@ -57,7 +57,7 @@ pub fn parse(sources: &[Source]) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
     let mut partials = Vec::new();
     for source in sources {
-        let mut decoder = decode::Decoder::new(&source.name, &source.text);
+        let mut decoder = decode::Decoder::new(&source.name, &source.text, looks_like_json(source));
         match parse_syntax(source) {
             Ok(root) => {
                 let partial = decoder.top(&root);
@@ -76,12 +76,15 @@ pub fn parse(sources: &[Source]) -> Result<Config, ConfigErrors> {
     }
 }
 
+/// A `.json` file, or any file whose text starts with `{`.
+fn looks_like_json(source: &Source) -> bool {
+    source.name.ends_with(".json") || source.text.trim_start().starts_with('{')
+}
+
 /// Parses one file into the located tree, trying HCL2 and then HCL1; on failure returns the
 /// byte offset and message of the error that got further into the file.
 fn parse_syntax(source: &Source) -> Result<syntax::Node, (usize, String)> {
-    let trimmed = source.text.trim_start();
-    let looks_like_json = source.name.ends_with(".json") || trimmed.starts_with('{');
-    if looks_like_json {
+    if looks_like_json(source) {
         return hcl2::parse_json(&source.text)
             .map_err(|error| (error.offset, format!("invalid JSON: {}", error.message)));
     }
