@@ -21,8 +21,8 @@
 # Exit after the first token is written to every sink and every template has rendered once.
 # Use it for init containers and one-shot jobs. The -exit-after-auth flag turns it on too.
 # A template that cannot be rendered ends the run with exit code 1: a missing secret, a 403 or
-# a missing key is tried up to 5 times (with the auth method's backoff) first. Template
-# commands are not run in this mode.
+# a missing key is tried up to 5 times (with the auth method's backoff) first. Commands of
+# templates whose file changed run before the exit.
 # Default: false.
 exit_after_auth = false
 
@@ -174,10 +174,10 @@ template {
   # Default: false.
   error_on_missing_key = false
 
-  # A command to run after the destination changed (never when the output was unchanged),
-  # in the long-running agent only: with exit_after_auth no command is run. A list runs the
-  # program directly; a string runs with `sh -c`. Commands run one at a time, in the
-  # background; the same command asked for by several templates in one pass runs once. A
+  # A command to run after the destination changed (never when the output was unchanged);
+  # with exit_after_auth it runs before the exit. A list runs the program directly; a string
+  # runs with `sh -c`. Commands run one at a time (in the long-running agent in the
+  # background); the same command asked for by several templates in one pass runs once. A
   # failing command is logged. `exec` is the preferred spelling; the older
   # `command = "…"` + `command_timeout = "30s"` pair (see the next template) is the same.
   # Default: unset (no command).
