@@ -91,6 +91,8 @@ struct Daemon {
     files: FileWatch,
     files_check_at: Instant,
     commands: Runner,
+    /// Watched while logging in and rendering, so a stop signal is never kept waiting.
+    signals: Arc<Signals>,
 }
 
 /// The files to watch for a config.
@@ -113,7 +115,7 @@ pub async fn run(
     agent: Agent,
     token: Token,
     source: Arc<VaultSource>,
-    signals: Signals,
+    signals: Arc<Signals>,
     reload: Reload,
 ) -> Result<(), Failure> {
     let (commands, command_task) = Runner::start();
@@ -131,16 +133,18 @@ pub async fn run(
         files,
         files_check_at: now + FILE_CHECK_FALLBACK,
         commands,
+        signals: Arc::clone(&signals),
     };
     daemon.describe_token().await;
     daemon.schedule_token(daemon.token.lease_duration, daemon.token.renewable);
 
-    let all: Vec<usize> = (0..daemon.agent.engine.len()).collect();
-    daemon.render(&all).await?;
-    crate::systemd::notify("READY=1");
-    info!("Initial render done; keeping the token and templates fresh.");
-
-    let outcome = daemon.event_loop(&signals, &reload).await;
+    let outcome = match daemon.first_render_then_loop(&reload).await {
+        Err(Failure::Stopped(signal)) => {
+            info!(signal, "Shutting down.");
+            Ok(())
+        }
+        other => other,
+    };
     crate::systemd::notify("STOPPING=1");
     // Let a command that is running finish (bounded by its timeout), unless a second signal
     // says to stop now.
@@ -157,6 +161,15 @@ pub async fn run(
 }
 
 impl Daemon {
+    async fn first_render_then_loop(&mut self, reload: &Reload) -> Result<(), Failure> {
+        let all: Vec<usize> = (0..self.agent.engine.len()).collect();
+        self.render(&all).await?;
+        crate::systemd::notify("READY=1");
+        info!("Initial render done; keeping the token and templates fresh.");
+        let signals = Arc::clone(&self.signals);
+        self.event_loop(&signals, reload).await
+    }
+
     async fn event_loop(&mut self, signals: &Signals, reload: &Reload) -> Result<(), Failure> {
         loop {
             let secret_at = self.agent.engine.next_due().unwrap_or_else(never);
@@ -262,13 +275,17 @@ impl Daemon {
     /// Logs in again (with backoff), writes the sinks, re-reads leased secrets.
     async fn relogin(&mut self) -> Result<(), Failure> {
         let exit_on_err = self.agent.config.auto_auth.method.exit_on_err;
-        let token = vaultward_auth::login_with_backoff(
+        let signals = Arc::clone(&self.signals);
+        let login = vaultward_auth::login_with_backoff(
             &mut self.agent.method,
             &self.agent.client,
             &mut self.agent.backoff,
             exit_on_err,
-        )
-        .await
+        );
+        let token = tokio::select! {
+            result = login => result,
+            signal = signals.stop() => return Err(Failure::Stopped(signal)),
+        }
         .map_err(|login_error| {
             Failure::Runtime(format!(
                 "{login_error} (exit_on_err is set, so vaultward exits instead of retrying)"
@@ -346,7 +363,12 @@ impl Daemon {
 
     /// Renders `indices`, writes what changed, runs commands, schedules retries.
     async fn render(&mut self, indices: &[usize]) -> Result<(), Failure> {
-        let rendered = render_and_write(&self.agent, &self.source, indices).await;
+        let signals = Arc::clone(&self.signals);
+        // Cancelling is safe: reads happen before any write, and writes do not await.
+        let rendered = tokio::select! {
+            rendered = render_and_write(&self.agent, &self.source, indices) => rendered,
+            signal = signals.stop() => return Err(Failure::Stopped(signal)),
+        };
         self.after_render(rendered).await
     }
 
@@ -430,6 +452,7 @@ impl Daemon {
             Err(problems) => Err(problems),
             Ok((config, resolved)) => {
                 crate::run::prepare(config, &resolved).map_err(|failure| match failure {
+                    Failure::Stopped(_) => Vec::new(),
                     Failure::Config(message) | Failure::Runtime(message) => {
                         message.lines().map(str::to_owned).collect()
                     }

@@ -175,6 +175,7 @@ fn agent(args: &AgentArgs) -> ExitCode {
     };
     match runtime.block_on(run::agent(config, resolved, exit_after_auth, reload)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Stopped(_)) => ExitCode::SUCCESS,
         Err(Failure::Config(message)) => {
             print_problems(
                 "the config",

@@ -34,6 +34,9 @@ pub enum Failure {
     Config(String),
     /// A problem at run time: server, credentials, files (exit 1).
     Runtime(String),
+    /// A stop signal arrived while the agent was busy (a login backoff, slow reads): not a
+    /// failure, the agent stops as asked (exit 0).
+    Stopped(&'static str),
 }
 
 /// Everything the agent runs with, built once at start.
@@ -78,8 +81,10 @@ pub async fn agent(
         None => None,
     };
     let mut agent = prepare(config, &resolved)?;
-    let shutdown = crate::signals::Signals::install()
-        .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
+    let shutdown = Arc::new(
+        crate::signals::Signals::install()
+            .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?,
+    );
 
     let token = tokio::select! {
         token = login(&mut agent) => token?,

@@ -624,3 +624,45 @@ fn a_failing_template_retries_alone_and_the_others_stay_fresh() {
         agent.log()
     );
 }
+
+#[test]
+fn a_stop_signal_is_not_kept_waiting_by_a_login_backoff() {
+    let case = Case::new();
+    let (role, secret) = short_role(&case, "waiting", &["token_ttl=2s", "token_max_ttl=2s"]);
+    let config = config(&case, (&role, &secret), "1h", "");
+    // Slow backoff, so that a failed re-login sleeps for a long time.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("max_backoff = \"1s\"", "max_backoff = \"60s\"")
+        .replace("min_backoff = \"200ms\"", "min_backoff = \"30s\"");
+    std::fs::write(&config, text).unwrap();
+    let mut agent = case.spawn_agent(&config, &[], &[]);
+    wait_until(Duration::from_secs(20), || {
+        case.path("password.txt").exists()
+    })
+    .expect("first render");
+    // The role gets a new role_id: the agent's cached credentials stop working.
+    case.server.bao(&[
+        "write",
+        "auth/approle/role/waiting/role-id",
+        "role_id=replaced-role-id",
+    ]);
+    // Wait for the re-login to fail and the agent to sleep in its backoff.
+    wait_until(Duration::from_secs(15), || {
+        agent.log().contains("Retrying with backoff") || agent.log().contains("Login failed")
+    })
+    .expect("a failing re-login");
+    agent.signal("TERM");
+    let started = std::time::Instant::now();
+    assert_eq!(
+        agent.wait(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        agent.log()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped in {:?}",
+        started.elapsed()
+    );
+}
