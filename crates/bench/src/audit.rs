@@ -110,7 +110,10 @@ impl Requests {
             } else {
                 path.clone()
             };
-            *summary.by_kind.entry(format!("{operation} {kind}")).or_default() += 1;
+            *summary
+                .by_kind
+                .entry(format!("{operation} {kind}"))
+                .or_default() += 1;
         }
         summary.distinct_paths = per_path.len();
         summary.max_reads_per_path = per_path.values().copied().max().unwrap_or(0);

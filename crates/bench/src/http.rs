@@ -80,7 +80,13 @@ impl Connection {
     }
 }
 
-fn encode(host: &str, method: &str, path: &str, token: Option<&str>, body: Option<&[u8]>) -> Vec<u8> {
+fn encode(
+    host: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+) -> Vec<u8> {
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nX-Vault-Request: true\r\n");
     if let Some(token) = token {
         head.push_str("X-Vault-Token: ");

@@ -138,7 +138,9 @@ pub fn start(
     let mut helper = helper.spawn().expect("spawn the measuring helper");
     let mut lines = BufReader::new(helper.stdout.take().expect("helper stdout"));
     let mut line = String::new();
-    lines.read_line(&mut line).expect("read the helper's pid line");
+    lines
+        .read_line(&mut line)
+        .expect("read the helper's pid line");
     let pid = line
         .trim()
         .strip_prefix("pid ")
@@ -180,11 +182,6 @@ impl Running {
 }
 
 /// Runs `command` to completion under the helper.
-pub fn run(
-    command: &[OsString],
-    env: &[(&str, OsString)],
-    log: &Path,
-    limit: Duration,
-) -> Usage {
+pub fn run(command: &[OsString], env: &[(&str, OsString)], log: &Path, limit: Duration) -> Usage {
     start(command, env, log, Some(limit)).finish()
 }

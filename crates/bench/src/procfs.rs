@@ -7,8 +7,6 @@ use std::time::Duration;
 pub struct Snapshot {
     /// Resident set size now, KiB (`VmRSS`).
     pub rss_kib: u64,
-    /// Peak resident set size so far, KiB (`VmHWM`).
-    pub hwm_kib: u64,
     /// User + system CPU time of all its threads so far (clock ticks, so 10 ms steps).
     pub cpu: Duration,
     /// Voluntary context switches, summed over its threads.
@@ -49,7 +47,6 @@ pub fn snapshot(pid: i32) -> Option<Snapshot> {
     }
     Some(Snapshot {
         rss_kib: status_field(&status, "VmRSS"),
-        hwm_kib: status_field(&status, "VmHWM"),
         // The kernel's USER_HZ is 100 on Linux.
         cpu: Duration::from_millis(ticks * 10),
         voluntary,

@@ -85,12 +85,6 @@ impl Row {
         }
     }
 
-    /// Sets a client's value.
-    pub fn set(mut self, client: Client, value: f64) -> Self {
-        self.values.insert(client, value);
-        self
-    }
-
     /// A client's value.
     pub fn get(&self, client: Client) -> Option<f64> {
         self.values.get(&client).copied()

@@ -30,8 +30,8 @@ const INIT_LIMIT: Duration = Duration::from_secs(300);
 pub struct Bench {
     /// Binaries, address, credential files.
     pub paths: Paths,
-    /// The dev server (with a file audit device).
-    pub server: DevServer,
+    /// The dev server (with a file audit device); stopped when the benchmark ends.
+    _server: DevServer,
     audit: AuditTail,
     admin: Connection,
     root: PathBuf,
@@ -70,7 +70,7 @@ impl Bench {
                 role_id_file,
                 secret_id_file,
             },
-            server,
+            _server: server,
             audit,
             admin,
             root: root.to_path_buf(),
@@ -82,7 +82,11 @@ impl Bench {
 
     fn put_secret(&mut self, prefix: &str, j: usize, password: &str) {
         let body = serde_json::json!({ "data": { "user": format!("u{j}"), "password": password } });
-        let path = format!("/v1/{}/data/{}", vaultward_bench::workload::MOUNT, kv_path(prefix, j));
+        let path = format!(
+            "/v1/{}/data/{}",
+            vaultward_bench::workload::MOUNT,
+            kv_path(prefix, j)
+        );
         let response = self
             .admin
             .request(
@@ -124,9 +128,13 @@ impl Bench {
 }
 
 /// Checks the sink and every destination file; `password(j)` is what secret `j` holds.
-fn check_files(setup: &Setup, shape: Shape, password: &dyn Fn(usize) -> String) -> Result<(), String> {
-    let token = std::fs::read_to_string(&setup.sink)
-        .map_err(|error| format!("the token sink: {error}"))?;
+fn check_files(
+    setup: &Setup,
+    shape: Shape,
+    password: &dyn Fn(usize) -> String,
+) -> Result<(), String> {
+    let token =
+        std::fs::read_to_string(&setup.sink).map_err(|error| format!("the token sink: {error}"))?;
     if token.trim().is_empty() {
         return Err("the token sink is empty".to_owned());
     }
@@ -276,7 +284,11 @@ impl SidecarResult {
 }
 
 /// Polls `check` every `step` until it holds or `limit` passes.
-fn wait_until(limit: Duration, step: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
+fn wait_until(
+    limit: Duration,
+    step: Duration,
+    mut check: impl FnMut() -> bool,
+) -> Option<Duration> {
     let started = Instant::now();
     while started.elapsed() < limit {
         if check() {
@@ -357,8 +369,6 @@ pub fn sidecar(
 
 /// Rotation latencies per client, in milliseconds.
 pub struct RotationResult {
-    /// The render interval used.
-    pub interval: Duration,
     /// Latencies per client.
     pub latencies: BTreeMap<Client, Vec<f64>>,
 }
@@ -374,7 +384,12 @@ pub fn rotation(
         templates: 1,
         secrets: 1,
     };
-    let setups = bench.prepare_all("rotation", ROTATION_PREFIX, shape, Mode::Sidecar { interval });
+    let setups = bench.prepare_all(
+        "rotation",
+        ROTATION_PREFIX,
+        shape,
+        Mode::Sidecar { interval },
+    );
     let mut latencies: BTreeMap<Client, Vec<f64>> = BTreeMap::new();
     let per_round = rotations.div_ceil(rounds.max(1));
     let mut counter = 0;
@@ -395,7 +410,11 @@ pub fn rotation(
                 std::fs::read_to_string(&file)
                     .is_ok_and(|text| text.contains(&format!("password={value}\n")))
             };
-            if wait_until(Duration::from_secs(60), Duration::from_millis(5), || holds(&value)).is_none() {
+            if wait_until(Duration::from_secs(60), Duration::from_millis(5), || {
+                holds(&value)
+            })
+            .is_none()
+            {
                 running.terminate();
                 running.finish();
                 panic!(
@@ -438,8 +457,5 @@ pub fn rotation(
     }
     eprintln!();
     bench.audit.take();
-    RotationResult {
-        interval,
-        latencies,
-    }
+    RotationResult { latencies }
 }

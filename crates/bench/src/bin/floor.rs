@@ -19,7 +19,6 @@
     reason = "a benchmark tool: any failure aborts the run, which the benchmark reports"
 )]
 
-use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -41,12 +40,11 @@ struct Args {
 
 fn parse_args() -> Args {
     let mut args = std::env::args().skip(1);
-    let mut value = |name: &str, next: Option<String>| -> String {
+    let value = |name: &str, next: Option<String>| -> String {
         next.unwrap_or_else(|| panic!("{name} needs a value"))
     };
-    let (mut addr, mut role, mut secret, mut sink, mut dest, mut prefix) = (
-        None, None, None, None, None, None,
-    );
+    let (mut addr, mut role, mut secret, mut sink, mut dest, mut prefix) =
+        (None, None, None, None, None, None);
     let (mut templates, mut secrets, mut interval) = (1, 1, None);
     while let Some(flag) = args.next() {
         let next = args.next();
