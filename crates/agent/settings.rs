@@ -72,12 +72,21 @@ pub fn resolve(
                 .map(|path| (path, "`vault.ca_cert`".to_owned()))
         });
     let ca_cert_pem = match ca_cert {
-        Some((path, source)) => Some(std::fs::read(&path).map_err(|error| {
-            format!(
-                "cannot read the CA certificate `{}` (from {source}): {error}",
-                path.display()
-            )
-        })?),
+        Some((path, source)) => {
+            let pem = std::fs::read(&path).map_err(|error| {
+                format!(
+                    "cannot read the CA certificate `{}` (from {source}): {error}",
+                    path.display()
+                )
+            })?;
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                return Err(format!(
+                    "the CA certificate file `{}` (from {source}) holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)",
+                    path.display()
+                ));
+            }
+            Some(pem)
+        }
         None => None,
     };
     let tls_skip_verify = if args.tls_skip_verify {

@@ -660,3 +660,131 @@ template {
         "unchanged file, no command"
     );
 }
+
+const TLS_CONFIG: &str = r#"
+exit_after_auth = true
+VAULT_BLOCK
+auto_auth {
+  method "approle" {
+    exit_on_err = true
+    config {
+      role_id_file_path   = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+      remove_secret_id_file_after_reading = false
+    }
+  }
+  sink "file" { config { path = "{dir}/token" } }
+}
+template {
+  contents    = "{{kv \"secret/app/config\" \"password\"}}"
+  destination = "{dir}/out.txt"
+}
+"#;
+
+#[test]
+fn tls_server_with_ca_cert_without_it_and_with_tls_skip_verify() {
+    let case = Case::with_server(DevServer::start_tls());
+    let ca = case.server.ca_cert().display().to_string();
+
+    let config = case.config(
+        "ca.hcl",
+        &TLS_CONFIG.replace(
+            "VAULT_BLOCK",
+            &format!("vault {{\n  ca_cert = \"{ca}\"\n}}"),
+        ),
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(case.read("out.txt"), "hunter2");
+
+    let config = case.config("no-ca.hcl", &TLS_CONFIG.replace("VAULT_BLOCK", ""));
+    let (output, _) = case.agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(
+            "invalid peer certificate: UnknownIssuer (the server's certificate is not signed by a trusted CA: set `vault.ca_cert` or VAULT_CACERT to its CA)"
+        ),
+        "{}",
+        text(&output)
+    );
+
+    let mut command = crate::support::vaultward();
+    command
+        .arg("agent")
+        .arg(format!("-config={}", config.display()))
+        .env("BAO_ADDR", &case.server.addr)
+        .env("VAULT_CACERT", &ca);
+    let (output, _) = crate::support::run_with_limit(&mut command, Duration::from_secs(30));
+    assert!(
+        output.status.success(),
+        "VAULT_CACERT works too: {}",
+        text(&output)
+    );
+
+    let config = case.config(
+        "skip.hcl",
+        &TLS_CONFIG.replace("VAULT_BLOCK", "vault {\n  tls_skip_verify = true\n}"),
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("TLS verification of the server is disabled (tls_skip_verify)"),
+        "{}",
+        text(&output)
+    );
+
+    let config = case.config(
+        "bad-ca.hcl",
+        &TLS_CONFIG.replace(
+            "VAULT_BLOCK",
+            &format!("vault {{\n  ca_cert = \"{}\"\n}}", config.display()),
+        ),
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(78), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("holds no PEM certificate"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn namespace_from_the_vault_block() {
+    let case = Case::new();
+    case.server.bao(&["namespace", "create", "team1"]);
+    let in_ns = |args: &[&str]| case.server.bao_in("team1", args);
+    in_ns(&["auth", "enable", "approle"]);
+    in_ns(&["secrets", "enable", "-path=secret", "-version=2", "kv"]);
+    std::fs::write(case.path("ns-policy.hcl"), "path \"secret/*\" { capabilities = [\"read\"] }\npath \"sys/internal/ui/mounts/*\" { capabilities = [\"read\"] }\n").unwrap();
+    in_ns(&[
+        "policy",
+        "write",
+        "ns-read",
+        case.path("ns-policy.hcl").to_str().unwrap(),
+    ]);
+    in_ns(&["write", "auth/approle/role/app", "token_policies=ns-read"]);
+    let role_id = in_ns(&["read", "-field=role_id", "auth/approle/role/app/role-id"]);
+    let secret_id = in_ns(&[
+        "write",
+        "-f",
+        "-field=secret_id",
+        "auth/approle/role/app/secret-id",
+    ]);
+    in_ns(&[
+        "kv",
+        "put",
+        "-mount=secret",
+        "app/config",
+        "password=in-team1",
+    ]);
+    std::fs::write(case.path("roleid"), role_id).unwrap();
+    std::fs::write(case.path("secretid"), secret_id).unwrap();
+    let config = case.config(
+        "config.hcl",
+        &TLS_CONFIG.replace("VAULT_BLOCK", "vault {\n  namespace = \"team1\"\n}"),
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(case.read("out.txt"), "in-team1");
+}

@@ -140,12 +140,26 @@ impl DevServer {
 
     /// Starts a dev server with an extra config file (e.g. a file audit device).
     pub fn start_with_config(extra_config: Option<&str>) -> DevServer {
+        Self::start_inner(extra_config, false)
+    }
+
+    /// Starts a dev server that listens with TLS (`-dev-tls`); its CA is [`DevServer::ca_cert`].
+    pub fn start_tls() -> DevServer {
+        Self::start_inner(None, true)
+    }
+
+    /// The CA certificate of a [`DevServer::start_tls`] server.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.path().join("certs").join("vault-ca.pem")
+    }
+
+    fn start_inner(extra_config: Option<&str>, tls: bool) -> DevServer {
         let bin = bao_bin();
         let mut last_log = String::new();
         for _attempt in 0..4 {
             let dir = tempfile::tempdir().unwrap();
             let port = free_port();
-            let addr = format!("http://127.0.0.1:{port}");
+            let addr = format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" });
             let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
             let mut command = Command::new(&bin);
             command
@@ -160,6 +174,13 @@ impl DevServer {
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
                 .stderr(log);
+            if tls {
+                let certs = dir.path().join("certs");
+                std::fs::create_dir_all(&certs).unwrap();
+                command
+                    .arg("-dev-tls")
+                    .arg(format!("-dev-tls-cert-dir={}", certs.display()));
+            }
             if let Some(config) = extra_config {
                 let path = dir.path().join("extra.hcl");
                 std::fs::write(
@@ -176,7 +197,7 @@ impl DevServer {
                 child,
                 dir,
             };
-            if server.wait_ready(Duration::from_secs(30)) {
+            if server.wait_ready(Duration::from_secs(30), tls) {
                 return server;
             }
             last_log =
@@ -185,11 +206,19 @@ impl DevServer {
         panic!("bao dev server did not start; last log:\n{last_log}");
     }
 
-    fn wait_ready(&mut self, timeout: Duration) -> bool {
+    fn wait_ready(&mut self, timeout: Duration, tls: bool) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
+            }
+            if tls {
+                // No TLS client here: ask the CLI, which trusts the dev CA.
+                if self.ca_cert().exists() && self.bao_output(&["status"]).status.success() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
             }
             if let Some((status, _)) = http_get(self.port, "/v1/sys/health")
                 && status == 200
@@ -213,16 +242,39 @@ impl DevServer {
         String::from_utf8(output.stdout).unwrap().trim().to_owned()
     }
 
+    /// Runs the `bao` CLI as root inside `namespace`; panics with its output on failure.
+    pub fn bao_in(&self, namespace: &str, args: &[&str]) -> String {
+        let output = self
+            .command(args)
+            .env("BAO_NAMESPACE", namespace)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "bao {args:?} in {namespace} failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
     /// Runs the `bao` CLI against this server and returns its output, whatever the status.
     pub fn bao_output(&self, args: &[&str]) -> Output {
-        Command::new(bao_bin())
+        self.command(args).output().unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(bao_bin());
+        if self.ca_cert().exists() {
+            command.env("BAO_CACERT", self.ca_cert());
+        }
+        command
             .args(args)
             .env("BAO_ADDR", &self.addr)
             .env("BAO_TOKEN", ROOT_TOKEN)
             .env("HOME", self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdin(Stdio::null());
+        command
     }
 
     /// Enables AppRole at `auth/approle` (once) and creates `role` with a policy that can read
