@@ -109,6 +109,9 @@ fn log_level(args: &AgentArgs, config: &Config) -> LogLevel {
 }
 
 fn agent(args: &AgentArgs) -> ExitCode {
+    // The process holds tokens and secrets: no core dumps, and no ptrace or /proc/<pid>/mem
+    // access by other processes of the same user.
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     let config = match load_config(&args.config) {
         Ok(config) => config,
         Err(problems) => {

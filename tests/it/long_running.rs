@@ -666,3 +666,42 @@ fn a_stop_signal_is_not_kept_waiting_by_a_login_backoff() {
         started.elapsed()
     );
 }
+
+/// A non-dumpable process's /proc entries belong to root, whatever user it runs as.
+#[test]
+fn the_agent_process_is_not_dumpable() {
+    use std::os::unix::fs::PermissionsExt;
+    let case = Case::new();
+    let (role, secret) = short_role(&case, "dump", &[]);
+    let config = config(&case, (&role, &secret), "1h", "");
+    std::fs::set_permissions(case.dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    for file in [&role, &secret, &"config.hcl".to_owned()] {
+        std::fs::set_permissions(case.path(file), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let mut child = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_vaultward"),
+            "agent",
+        ])
+        .arg(format!("-config={}", config.display()))
+        .env("BAO_ADDR", &case.server.addr)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = wait_until(Duration::from_secs(20), || {
+        case.path("password.txt").exists()
+    });
+    let owner = std::fs::metadata(format!("/proc/{}/environ", child.id())).map(|m| m.uid());
+    let _ = child.kill();
+    let _ = child.wait();
+    ready.expect("the agent ran as nobody");
+    assert_eq!(
+        owner.unwrap(),
+        0,
+        "/proc/<pid>/environ of a non-dumpable process belongs to root"
+    );
+}
