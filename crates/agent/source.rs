@@ -166,10 +166,15 @@ impl SecretSource for VaultSource {
     async fn fetch(&self, request: &Request) -> Result<Fetched, FetchError> {
         match request {
             Request::Secret(path) => {
-                let response = self
-                    .read(path)
-                    .await
-                    .map_err(|error| fetch_error(&format!("secret `{path}`"), &error))?;
+                let response = self.read(path).await.map_err(|error| {
+                    let mut failure = fetch_error(&format!("secret `{path}`"), &error);
+                    if error.status() == Some(404) && !path.contains("/data/") {
+                        failure.message.push_str(
+                            "; on a KV v2 mount the path needs `data/` after the mount (`secret/data/app`), or use `kv`, which finds it",
+                        );
+                    }
+                    failure
+                })?;
                 Ok(Fetched {
                     lease: lease_of(&response),
                     value: response,

@@ -667,6 +667,7 @@ VAULT_BLOCK
 auto_auth {
   method "approle" {
     exit_on_err = true
+    min_backoff = "100ms"
     config {
       role_id_file_path   = "{dir}/roleid"
       secret_id_file_path = "{dir}/secretid"
@@ -787,4 +788,25 @@ fn namespace_from_the_vault_block() {
     let (output, _) = case.agent(&config, &[]);
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(case.read("out.txt"), "in-team1");
+}
+
+#[test]
+fn a_kv_v2_path_without_data_gets_a_hint() {
+    let case = Case::new();
+    let config = case.config(
+        "config.hcl",
+        &TLS_CONFIG.replace("VAULT_BLOCK", "").replace(
+            "{{kv \\\"secret/app/config\\\" \\\"password\\\"}}",
+            "{{#with (secret \\\"secret/app/config\\\")}}{{data.data.password}}{{/with}}",
+        ),
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(
+            "; on a KV v2 mount the path needs `data/` after the mount (`secret/data/app`), or use `kv`, which finds it"
+        ),
+        "{}",
+        text(&output)
+    );
 }

@@ -243,9 +243,14 @@ impl Engine {
                 &mut lenient
             };
             if let Err(error) = registry.register_template_string(&index.to_string(), &spec.text) {
+                let message = if looks_like_go_template(&spec.text) {
+                    GO_TEMPLATE_MESSAGE.to_owned()
+                } else {
+                    describe_compile_error(&error)
+                };
                 errors.push(CompileError {
                     template: spec.name.clone(),
-                    message: describe_compile_error(&error),
+                    message,
                 });
             }
         }
@@ -559,6 +564,29 @@ pub fn write_destination(
             })?;
     }
     write_if_changed(destination, contents.as_bytes(), perms)
+}
+
+/// What to say about a Go (consul-template) template, the syntax Vault Agent uses.
+const GO_TEMPLATE_MESSAGE: &str = "this is Go template syntax (consul-template, as Vault Agent uses); vaultward templates are Handlebars: `{{ with secret \"secret/data/app\" }}{{ .Data.data.password }}{{ end }}` is written `{{#with (secret \"secret/data/app\")}}{{data.data.password}}{{/with}}`, or `{{kv \"secret/app\" \"password\"}}`";
+
+/// True when a template that Handlebars refuses uses Go template actions.
+fn looks_like_go_template(text: &str) -> bool {
+    let compact: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    [
+        "{{ .",
+        "{{.",
+        "{{- ",
+        " -}}",
+        "{{ end }}",
+        "{{end}}",
+        "{{ with ",
+        "{{ range ",
+        "{{ if ",
+        "{{with ",
+        "{{range ",
+    ]
+    .iter()
+    .any(|marker| compact.contains(marker))
 }
 
 fn describe_compile_error(error: &handlebars::TemplateError) -> String {

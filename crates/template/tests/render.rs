@@ -309,3 +309,18 @@ async fn refresh_schedule_static_within_interval_leases_earlier() {
     assert_eq!(engine.invalidate(&[kv("secret/static")]), vec![0]);
     assert_eq!(engine.invalidate_leased(), vec![1]);
 }
+
+#[test]
+fn go_template_syntax_is_recognised_and_translated() {
+    let errors = Engine::new(vec![spec(
+        "go",
+        "{{- with secret \"secret/data/app/config\" }}Password: {{ .Data.data.password }}{{- end }}",
+        false,
+    )])
+    .err()
+    .unwrap();
+    assert_eq!(
+        errors[0].to_string(),
+        "go: this is Go template syntax (consul-template, as Vault Agent uses); vaultward templates are Handlebars: `{{ with secret \"secret/data/app\" }}{{ .Data.data.password }}{{ end }}` is written `{{#with (secret \"secret/data/app\")}}{{data.data.password}}{{/with}}`, or `{{kv \"secret/app\" \"password\"}}`"
+    );
+}
