@@ -705,3 +705,28 @@ fn the_agent_process_is_not_dumpable() {
         "/proc/<pid>/environ of a non-dumpable process belongs to root"
     );
 }
+
+#[test]
+fn a_kv_v1_secret_without_ttl_is_refreshed_at_the_static_interval() {
+    let case = Case::new();
+    case.server.enable_kv1();
+    case.server.bao(&["write", "kv1/api", "key=one"]);
+    let (role, secret) = short_role(&case, "v1", &[]);
+    let extra = r#"
+template {
+  contents    = "{{kv \"kv1/api\" \"key\"}}"
+  destination = "{dir}/api.txt"
+}
+"#;
+    let config = config(
+        &case,
+        (&role, &secret),
+        "1s",
+        &extra.replace("{dir}", &case.dir.path().display().to_string()),
+    );
+    let _agent = case.spawn_agent(&config, &[], &[]);
+    wait_until(Duration::from_secs(20), || case.path("api.txt").exists()).expect("first render");
+    case.server.bao(&["write", "kv1/api", "key=two"]);
+    wait_until(Duration::from_secs(6), || case.read("api.txt") == "two")
+        .expect("KV v1 is refreshed within the interval");
+}

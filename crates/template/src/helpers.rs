@@ -39,6 +39,8 @@ pub(crate) fn register(
         }),
     );
     registry.register_helper("concat", Box::new(Concat));
+    registry.register_helper("toJSON", Box::new(ToJson { pretty: false }));
+    registry.register_helper("toJSONPretty", Box::new(ToJson { pretty: true }));
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -134,6 +136,107 @@ impl HelperDef for Lookup {
             ))),
             None => Ok(ScopedJson::Derived(Value::Null)),
         }
+    }
+}
+
+/// Helpers that may be called with arguments: ours and Handlebars' own.
+const KNOWN_HELPERS: &[&str] = &[
+    "secret",
+    "kv",
+    "concat",
+    "toJSON",
+    "toJSONPretty",
+    "if",
+    "unless",
+    "each",
+    "with",
+    "lookup",
+    "log",
+    "raw",
+    "eq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "and",
+    "or",
+    "not",
+    "len",
+];
+
+/// The first helper a template calls that does not exist, as a message; checked at compile
+/// time so that `validate` catches it, not the first render after a login.
+pub(crate) fn unknown_helper(text: &str) -> Option<String> {
+    use handlebars::template::{Parameter, Template, TemplateElement};
+    fn in_parameter(parameter: &Parameter) -> Option<String> {
+        match parameter {
+            Parameter::Subexpression(sub) => in_element(&sub.element),
+            _ => None,
+        }
+    }
+    fn in_element(element: &TemplateElement) -> Option<String> {
+        match element {
+            TemplateElement::Expression(helper)
+            | TemplateElement::HtmlExpression(helper)
+            | TemplateElement::HelperBlock(helper) => {
+                let called = helper.block || !helper.params.is_empty() || !helper.hash.is_empty();
+                if let Some(name) = helper.name.as_name()
+                    && called
+                    && !KNOWN_HELPERS.contains(&name)
+                {
+                    return Some(name.to_owned());
+                }
+                helper
+                    .params
+                    .iter()
+                    .chain(helper.hash.values())
+                    .find_map(in_parameter)
+                    .or_else(|| helper.template.as_ref().and_then(in_template))
+                    .or_else(|| helper.inverse.as_ref().and_then(in_template))
+            }
+            _ => None,
+        }
+    }
+    fn in_template(template: &Template) -> Option<String> {
+        template.elements.iter().find_map(in_element)
+    }
+    let template = Template::compile(text).ok()?;
+    let name = in_template(&template)?;
+    let hint = match name.as_str() {
+        "env" | "file" | "printf" | "index" | "base64Decode" | "base64Encode" | "trimSpace"
+        | "toYAML" => " (a Go template function of Vault Agent; Go templates are planned)",
+        _ => "",
+    };
+    Some(format!(
+        "unknown helper `{name}`{hint}; the helpers are `secret`, `kv`, `concat`, `toJSON`, `toJSONPretty` and Handlebars' own (`if`, `unless`, `each`, `with`, `lookup`, `eq`, `and`, `or`, `not`, …)"
+    ))
+}
+
+/// `toJSON value` / `toJSONPretty value`: a value as JSON text.
+struct ToJson {
+    pretty: bool,
+}
+
+impl HelperDef for ToJson {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        helper: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let value = helper
+            .param(0)
+            .map(|p| p.value().clone())
+            .unwrap_or(Value::Null);
+        let text = if self.pretty {
+            serde_json::to_string_pretty(&value)
+        } else {
+            serde_json::to_string(&value)
+        };
+        text.map(|text| ScopedJson::Derived(Value::String(text)))
+            .map_err(|error| other(format!("`toJSON` cannot encode the value: {error}")))
     }
 }
 

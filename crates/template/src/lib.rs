@@ -137,14 +137,21 @@ pub(crate) struct Entry {
 }
 
 /// When a fresh read (or a renewed lease) is due: renewable leases at about two thirds of the
-/// lease, other leases at about 90 %, static secrets within the static interval. Each
+/// lease, other leases at about 90 %, static secrets (KV v2, and KV v1 unless its `ttl` is
+/// shorter) within the static interval. Each
 /// schedule is jittered so that agents started together spread out.
 fn due_at(lease: &Lease, static_interval: Duration, now: Instant) -> Instant {
     let mut rng = rand::rng();
     let delay = if lease.renewable && !lease.id.is_empty() && !lease.duration.is_zero() {
         lease.duration.mul_f64(rng.random_range(0.60..0.70))
-    } else if !lease.duration.is_zero() {
+    } else if !lease.duration.is_zero() && !lease.id.is_empty() {
         lease.duration.mul_f64(rng.random_range(0.85..0.95))
+    } else if !lease.duration.is_zero() {
+        // No lease id: a KV v1 secret, whose "lease" is the mount's default TTL (32 days) unless
+        // it carries a `ttl` key. It is static data: read it within the static interval, or
+        // sooner when its `ttl` says so.
+        let by_ttl = lease.duration.mul_f64(rng.random_range(0.85..0.95));
+        by_ttl.min(static_interval.mul_f64(rng.random_range(0.85..1.0)))
     } else {
         static_interval.mul_f64(rng.random_range(0.85..1.0))
     };
@@ -242,15 +249,24 @@ impl Engine {
             } else {
                 &mut lenient
             };
-            if let Err(error) = registry.register_template_string(&index.to_string(), &spec.text) {
-                let message = if looks_like_go_template(&spec.text) {
-                    GO_TEMPLATE_MESSAGE.to_owned()
-                } else {
-                    describe_compile_error(&error)
-                };
+            if looks_like_go_template(&spec.text) {
+                errors.push(CompileError {
+                    template: spec.name.clone(),
+                    message: GO_TEMPLATE_MESSAGE.to_owned(),
+                });
+                continue;
+            }
+            if let Some(message) = helpers::unknown_helper(&spec.text) {
                 errors.push(CompileError {
                     template: spec.name.clone(),
                     message,
+                });
+                continue;
+            }
+            if let Err(error) = registry.register_template_string(&index.to_string(), &spec.text) {
+                errors.push(CompileError {
+                    template: spec.name.clone(),
+                    message: describe_compile_error(&error, &spec.text),
                 });
             }
         }
@@ -489,6 +505,18 @@ impl Engine {
         if let Some(deps) = state.deps.get_mut(index) {
             *deps = used;
         }
+        if let Ok(text) = &result
+            && text.contains("[object]")
+        {
+            return (
+                Err(RenderFailure {
+                    template: spec.name.clone(),
+                    message: "it prints a whole object as `[object]`: print one key (`{{data.data.password}}`), or the object as JSON with `{{toJSON data.data}}`".to_owned(),
+                    retryable: false,
+                }),
+                false,
+            );
+        }
         let output = result.map_err(|error| {
             let retryable = match error.reason() {
                 RenderErrorReason::Other(message) => message.starts_with(helpers::RETRYABLE_MARK),
@@ -589,7 +617,21 @@ fn looks_like_go_template(text: &str) -> bool {
     .any(|marker| compact.contains(marker))
 }
 
-fn describe_compile_error(error: &handlebars::TemplateError) -> String {
+fn describe_compile_error(error: &handlebars::TemplateError, text: &str) -> String {
+    let opened = text.matches("{{#").count() + text.matches("{{~#").count();
+    let closed = text.matches("{{/").count() + text.matches("{{~/").count();
+    if opened > closed {
+        return format!(
+            "syntax error: {} block(s) opened with `{{{{#…}}}}` are never closed with `{{{{/…}}}}`",
+            opened - closed
+        );
+    }
+    if closed > opened {
+        return format!(
+            "syntax error: {} `{{{{/…}}}}` close(s) a block that was never opened",
+            closed - opened
+        );
+    }
     let position = match error.pos() {
         Some((line, column)) => format!("line {line}, column {column}: "),
         None => String::new(),

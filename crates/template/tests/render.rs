@@ -198,7 +198,7 @@ fn compile_errors_name_the_template_and_position_all_at_once() {
     let errors = Engine::new(vec![
         spec("one", "fine {{#with x}}unclosed", false),
         spec("two", "ok", false),
-        spec("three", "{{/if}}", false),
+        spec("three", "{{#if x}}{{else}}{{/if}} {{x", false),
     ])
     .err()
     .unwrap();
@@ -207,9 +207,16 @@ fn compile_errors_name_the_template_and_position_all_at_once() {
     assert!(
         errors[0]
             .message
-            .starts_with("syntax error at line 1, column"),
+            .starts_with("syntax error: 1 block(s) opened"),
         "{}",
         errors[0].message
+    );
+    assert!(
+        errors[1]
+            .message
+            .starts_with("syntax error at line 1, column"),
+        "{}",
+        errors[1].message
     );
 }
 
@@ -322,5 +329,83 @@ fn go_template_syntax_is_recognised_and_translated() {
     assert_eq!(
         errors[0].to_string(),
         "go: this is Go template syntax (consul-template, as Vault Agent uses); vaultward templates are Handlebars: `{{ with secret \"secret/data/app\" }}{{ .Data.data.password }}{{ end }}` is written `{{#with (secret \"secret/data/app\")}}{{data.data.password}}{{/with}}`, or `{{kv \"secret/app\" \"password\"}}`"
+    );
+}
+
+#[test]
+fn go_actions_that_handlebars_would_accept_are_refused_too() {
+    for text in [
+        "{{ with secret \"secret/data/db\" }}static{{ end }}",
+        "{{ with secret \"secret/data/db\" }}{{ end }}",
+        "{{- if true }}x{{- end }}",
+    ] {
+        let errors = Engine::new(vec![spec("go", text, false)])
+            .err()
+            .unwrap_or_else(|| panic!("accepted: {text}"));
+        assert!(
+            errors[0].message.starts_with("this is Go template syntax"),
+            "{}",
+            errors[0].message
+        );
+    }
+}
+
+#[test]
+fn unknown_helpers_are_compile_errors() {
+    let errors = Engine::new(vec![spec(
+        "t",
+        "{{#with (secret \"x\")}}{{env \"HOME\"}}{{/with}}",
+        false,
+    )])
+    .err()
+    .unwrap();
+    assert!(
+        errors[0]
+            .message
+            .starts_with("unknown helper `env` (a Go template function"),
+        "{}",
+        errors[0].message
+    );
+    assert!(
+        Engine::new(vec![spec(
+            "ok",
+            "{{#each (kv \"a\")}}{{@key}}={{this}} {{/each}}{{lookup (kv \"a\") \"k\"}}",
+            false
+        )])
+        .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn printing_a_whole_object_is_an_error_and_to_json_prints_it() {
+    let source = MapSource::with(&[(secret("secret/data/app"), kv2_response(json!({ "a": "1" })))]);
+    let engine = Engine::new(vec![
+        spec("object", "{{secret \"secret/data/app\"}}", false),
+        spec(
+            "json",
+            "{{#with (secret \"secret/data/app\")}}{{toJSON data.data}}{{/with}}",
+            false,
+        ),
+    ])
+    .unwrap();
+    let results = render(&engine, &source).await;
+    assert!(
+        results[0]
+            .as_ref()
+            .unwrap_err()
+            .contains("it prints a whole object as `[object]`"),
+        "{results:?}"
+    );
+    assert_eq!(results[1].as_deref(), Ok("{\"a\":\"1\"}"));
+}
+
+#[test]
+fn unbalanced_blocks_are_named() {
+    let errors = Engine::new(vec![spec("t", "a {{#with x}} b", false)])
+        .err()
+        .unwrap();
+    assert_eq!(
+        errors[0].message,
+        "syntax error: 1 block(s) opened with `{{#…}}` are never closed with `{{/…}}`"
     );
 }
