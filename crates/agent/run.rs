@@ -128,6 +128,7 @@ pub fn prepare(config: Config, resolved: &Resolved) -> Result<Agent, Failure> {
             .map_err(|error| Failure::Runtime(error.to_string()))?;
     }
     let engine = compile_templates(&config.templates).map_err(Failure::Config)?;
+    check_destinations(&config.templates)?;
     engine.set_static_interval(config.template_config.static_secret_render_interval);
     let method = AppRoleLogin::new(&config.auto_auth.method);
     let backoff = Backoff::try_new(
@@ -179,16 +180,70 @@ pub fn compile_templates(templates: &[Template]) -> Result<Engine, String> {
             error_on_missing_key: template.error_on_missing_key,
         });
     }
-    if !problems.is_empty() {
-        return Err(problems.join("\n"));
+    // Compile what could be read, so one run reports every problem.
+    match Engine::new(specs) {
+        Ok(engine) if problems.is_empty() => Ok(engine),
+        Ok(_) => Err(problems.join("\n")),
+        Err(errors) => {
+            problems.extend(errors.iter().map(ToString::to_string));
+            Err(problems.join("\n"))
+        }
     }
-    Engine::new(specs).map_err(|errors| {
-        errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-    })
+}
+
+/// Checks, before any login, that every template destination can be written: its directory
+/// exists (or is created when `create_dest_dirs`) and is writable, and the destination is not
+/// a directory. A broken destination found after the login would have consumed a one-time
+/// secret_id for nothing.
+pub fn check_destinations(templates: &[Template]) -> Result<(), Failure> {
+    let mut problems = Vec::new();
+    for template in templates {
+        let name = template_name(template);
+        let destination = &template.destination;
+        if destination.is_dir() {
+            problems.push(format!(
+                "{name}: the destination `{}` is a directory",
+                destination.display()
+            ));
+            continue;
+        }
+        let directory = match destination.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !directory.exists() {
+            if !template.create_dest_dirs {
+                problems.push(format!(
+                    "{name}: the directory `{}` does not exist (and create_dest_dirs is false)",
+                    directory.display()
+                ));
+                continue;
+            }
+            use std::os::unix::fs::DirBuilderExt;
+            if let Err(error) = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(&directory)
+            {
+                problems.push(format!(
+                    "{name}: cannot create the directory `{}`: {error}",
+                    directory.display()
+                ));
+                continue;
+            }
+        }
+        if let Err(error) = vaultward_core::fs::check_directory_writable(&directory) {
+            problems.push(format!(
+                "{name}: the directory `{}` is not writable: {error}",
+                directory.display()
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Runtime(problems.join("\n")))
+    }
 }
 
 async fn login(agent: &mut Agent) -> Result<Token, Failure> {

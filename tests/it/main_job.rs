@@ -810,3 +810,44 @@ fn a_kv_v2_path_without_data_gets_a_hint() {
         text(&output)
     );
 }
+
+#[test]
+fn an_unwritable_destination_fails_before_the_login_consumes_the_secret_id() {
+    let case = Case::new();
+    let config = case.config(
+        "config.hcl",
+        r#"
+exit_after_auth = true
+auto_auth {
+  method "approle" {
+    config {
+      role_id_file_path   = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+    }
+  }
+  sink "file" { config { path = "{dir}/token" } }
+}
+template {
+  contents    = "x"
+  destination = "{dir}/roleid/under-a-file/out.txt"
+}
+"#,
+    );
+    let (output, elapsed) = case.agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(elapsed < Duration::from_secs(10));
+    let expected = format!(
+        "error: template for `{dir}/roleid/under-a-file/out.txt` ({dir}/config.hcl:12:1): cannot create the directory `{dir}/roleid/under-a-file`: Not a directory (os error 20)",
+        dir = case.dir.path().display()
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(&expected),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        case.path("secretid").exists(),
+        "no login happened, the secret_id is still there"
+    );
+    assert!(!case.path("token").exists());
+}

@@ -42,15 +42,11 @@ impl FileSink {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
             _ => Path::new("."),
         };
-        tempfile::Builder::new()
-            .prefix(".vaultward-write-check.")
-            .tempfile_in(dir)
-            .map(drop)
-            .map_err(|source| WriteError {
-                path: self.path.clone(),
-                step: "check that its directory is writable",
-                source,
-            })
+        vaultward_core::fs::check_directory_writable(dir).map_err(|source| WriteError {
+            path: self.path.clone(),
+            step: "check that its directory is writable",
+            source,
+        })
     }
 
     /// Writes `token` to the file.
