@@ -1,43 +1,52 @@
 //! The command line, spelled the way Vault's is.
 //!
 //! Vault's CLI takes single-dash long flags (`vault agent -config=/etc/vault/config.hcl
-//! -log-level=debug`), which clap does not parse. [`normalize_args`] rewrites `-flag` and
-//! `-flag=value` to `--flag…` for our known long flags only, so existing pod specs and unit
-//! files keep working and `--config PATH` works too.
+//! -log-level=debug`), which clap does not parse. [`normalize_args`] rewrites every `-word`
+//! and `-word=value` to `--word…` (except a value that follows a flag), so existing pod specs
+//! and unit files keep working, `--config PATH` works too, and an unknown `-bogus` is reported
+//! as `--bogus` rather than as the short flag `-b`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Long flags that may be written with a single dash.
-const LONG_FLAGS: &[&str] = &[
+/// Long flags that take a value; a value given as the next argument is left alone.
+const VALUE_FLAGS: &[&str] = &[
     "config",
     "log-level",
     "log-format",
-    "exit-after-auth",
     "address",
     "ca-cert",
-    "tls-skip-verify",
     "namespace",
-    "help",
-    "version",
 ];
 
 /// Rewrites Vault-style `-flag[=value]` arguments to `--flag[=value]`.
 pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut value_expected = false;
     args.into_iter()
         .enumerate()
         .map(|(index, arg)| {
             let Some(text) = arg.to_str() else { return arg };
-            if index == 0 || text.starts_with("--") || !text.starts_with('-') {
+            if index == 0 || std::mem::take(&mut value_expected) {
                 return arg;
             }
-            let name = text[1..].split('=').next().unwrap_or_default();
-            if LONG_FLAGS.contains(&name) {
-                OsString::from(format!("-{text}"))
-            } else {
+            let Some(flag) = text.strip_prefix("--").or_else(|| text.strip_prefix('-')) else {
+                return arg;
+            };
+            let (name, value) = match flag.split_once('=') {
+                Some((name, _)) => (name, true),
+                None => (flag, false),
+            };
+            value_expected = !value && VALUE_FLAGS.contains(&name);
+            // `-h` stays a short flag; `-word` becomes `--word`.
+            if text.starts_with("--")
+                || name.len() < 2
+                || !name.starts_with(|c: char| c.is_ascii_alphabetic())
+            {
                 arg
+            } else {
+                OsString::from(format!("-{text}"))
             }
         })
         .collect()
@@ -47,9 +56,12 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
 #[derive(Debug, Parser)]
 #[command(name = "vaultward", disable_version_flag = true)]
 pub struct Cli {
+    /// Print the version (as `vaultward version`).
+    #[arg(long = "version")]
+    pub version: bool,
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// The subcommands.
@@ -71,10 +83,10 @@ pub struct AgentArgs {
     #[arg(long = "config", value_name = "PATH", required = true)]
     pub config: Vec<PathBuf>,
     /// Log level (also VAULT_LOG_LEVEL / BAO_LOG_LEVEL, or `log_level` in the config).
-    #[arg(long = "log-level", value_enum)]
+    #[arg(long = "log-level", value_enum, ignore_case = true)]
     pub log_level: Option<LogLevel>,
     /// Log format (also VAULT_LOG_FORMAT / BAO_LOG_FORMAT, or `log_format` in the config).
-    #[arg(long = "log-format", value_enum)]
+    #[arg(long = "log-format", value_enum, ignore_case = true)]
     pub log_format: Option<LogFormat>,
     /// Exit after the first token is written and every template rendered once.
     #[arg(long = "exit-after-auth")]
@@ -109,10 +121,13 @@ pub enum LogLevel {
     /// Details of each step.
     Debug,
     /// Logins, writes and renders (the default).
+    #[value(alias = "notice")]
     Info,
     /// Problems that vaultward works around.
+    #[value(alias = "warning")]
     Warn,
     /// Problems that need an operator.
+    #[value(alias = "err")]
     Error,
 }
 
@@ -142,7 +157,7 @@ mod tests {
             "-log-level=debug",
             "-exit-after-auth",
         ]);
-        let Command::Agent(args) = cli.command else {
+        let Some(Command::Agent(args)) = cli.command else {
             panic!("not agent")
         };
         assert_eq!(args.config, [PathBuf::from("/etc/vault/config.hcl")]);
@@ -162,7 +177,7 @@ mod tests {
             "-log-format",
             "json",
         ]);
-        let Command::Agent(args) = cli.command else {
+        let Some(Command::Agent(args)) = cli.command else {
             panic!("not agent")
         };
         assert_eq!(
@@ -170,6 +185,19 @@ mod tests {
             [PathBuf::from("a.hcl"), PathBuf::from("b.hcl")]
         );
         assert_eq!(args.log_format, Some(LogFormat::Json));
+    }
+
+    #[test]
+    fn unknown_single_dash_flags_stay_words_and_levels_ignore_case() {
+        let args = normalize_args(["vaultward", "agent", "-bogus", "-h"].map(OsString::from));
+        assert_eq!(args[2], OsString::from("--bogus"));
+        assert_eq!(args[3], OsString::from("-h"));
+        let cli = parse(&["vaultward", "agent", "-config=x", "-log-level=WARNING"]);
+        let Some(Command::Agent(args)) = cli.command else {
+            panic!("not agent")
+        };
+        assert_eq!(args.log_level, Some(LogLevel::Warn));
+        assert!(parse(&["vaultward", "-version"]).version);
     }
 
     #[test]

@@ -239,7 +239,7 @@ impl Daemon {
                 .min(jittered(lease, 0.62, 0.70));
             self.token_at = now + wait;
         }
-        debug!(step = ?self.token_step, in_ = ?self.token_at.saturating_duration_since(now), "Scheduled the next token step.");
+        debug!(step = ?self.token_step, next_in = ?self.token_at.saturating_duration_since(now), "Scheduled the next token step.");
     }
 
     async fn on_token_timer(&mut self) -> Result<(), Failure> {
@@ -338,7 +338,7 @@ impl Daemon {
         if refetch.is_empty() {
             return Ok(());
         }
-        debug!(reads = refetch.len(), "Reading due secrets again.");
+        debug!(paths = ?refetch.iter().map(|r| r.path()).collect::<Vec<_>>(), "Reading due secrets again.");
         let mut indices = self.agent.engine.invalidate(&refetch);
         // A template not rendered since (it failed) keeps its own retry schedule.
         indices.retain(|index| !self.retries.contains_key(index));

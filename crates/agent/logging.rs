@@ -76,7 +76,7 @@ pub fn parse_level(name: &str) -> Option<LogLevel> {
     match name.to_ascii_lowercase().as_str() {
         "trace" => Some(LogLevel::Trace),
         "debug" => Some(LogLevel::Debug),
-        "info" => Some(LogLevel::Info),
+        "info" | "notice" => Some(LogLevel::Info),
         "warn" | "warning" => Some(LogLevel::Warn),
         "error" | "err" => Some(LogLevel::Error),
         _ => None,

@@ -46,13 +46,23 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Version => {
-            let _ = writeln!(std::io::stdout(), "vaultward {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+        _ if cli.version => print_version(),
+        Some(Command::Version) => print_version(),
+        Some(Command::Validate(args)) => validate(&args),
+        Some(Command::Agent(args)) => agent(&args),
+        None => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "usage: vaultward agent -config=PATH | vaultward validate -config=PATH | vaultward version\n(see `vaultward --help`)"
+            );
+            ExitCode::from(EXIT_USAGE)
         }
-        Command::Validate(args) => validate(&args),
-        Command::Agent(args) => agent(&args),
     }
+}
+
+fn print_version() -> ExitCode {
+    let _ = writeln!(std::io::stdout(), "vaultward {}", env!("CARGO_PKG_VERSION"));
+    ExitCode::SUCCESS
 }
 
 /// Prints problems to stderr, one per line, and the count.

@@ -68,6 +68,13 @@ pub async fn agent(
         resolved.client.address,
         resolved.address_source
     );
+    if let Some(file_address) = &resolved.overridden_address {
+        warn!(
+            ignored = %file_address,
+            "`vault.address` in the config is overridden by {}; the config's address is not used.",
+            resolved.address_source
+        );
+    }
     if resolved.client.tls_skip_verify {
         warn!(
             "TLS verification of the server is disabled (tls_skip_verify); anyone on the path can read the token."

@@ -24,6 +24,8 @@ pub struct Resolved {
     pub client: ClientSettings,
     /// Where the address came from, e.g. "the VAULT_ADDR environment variable".
     pub address_source: String,
+    /// The config file's `vault.address` when a flag or the environment overrode it.
+    pub overridden_address: Option<String>,
 }
 
 /// Reads one setting from the environment: `BAO_<name>`, then `VAULT_<name>`.
@@ -51,6 +53,10 @@ pub fn resolve(
     } else {
         (DEFAULT_ADDRESS.to_owned(), "the default".to_owned())
     };
+    let overridden_address = vault
+        .address
+        .clone()
+        .filter(|file_address| *file_address != address);
     if !(address.starts_with("http://") || address.starts_with("https://")) {
         return Err(format!(
             "the server address `{address}` (from {address_source}) must start with http:// or https://"
@@ -117,6 +123,7 @@ pub fn resolve(
             user_agent: format!("vaultward/{}", env!("CARGO_PKG_VERSION")),
         },
         address_source,
+        overridden_address,
     })
 }
 

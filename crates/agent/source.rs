@@ -59,7 +59,12 @@ impl VaultSource {
         let mut delay = FIRST_RETRY_DELAY;
         let mut attempt = 0;
         loop {
-            match self.client.read(&self.token(), path).await {
+            let result = self.client.read(&self.token(), path).await;
+            match &result {
+                Ok(_) => debug!(path, "Read a secret."),
+                Err(error) => debug!(path, %error, "A secret read failed."),
+            }
+            match result {
                 Err(error) if error.is_retryable() && attempt < self.num_retries => {
                     attempt += 1;
                     warn!(%error, attempt, retry_in = ?delay, "Read failed; retrying.");
@@ -83,7 +88,7 @@ impl VaultSource {
             return Ok(mount);
         }
         let mount = self.client.mount_info(&self.token(), path).await?;
-        debug!(mount = %mount.path, kind = %mount.kind, kv_version = ?mount.kv_version, "Looked up the mount of {path}.");
+        debug!(mount = %mount.path, kind = %mount.kind, kv_version = mount.kv_version.unwrap_or(0), "Looked up the mount of {path}.");
         self.mounts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -102,6 +107,16 @@ impl VaultSource {
             .unwrap_or(path)
             .trim_start_matches('/');
         let (read_path, nested) = match mount.kv_version {
+            Some(2) if rest.starts_with("data/") => {
+                let without = format!("{}{}", mount.path, rest.trim_start_matches("data/"));
+                return Err(FetchError {
+                    message: format!(
+                        "{what}: `kv` takes the path without `data/` (it adds it for KV v2 mounts): write `{without}`"
+                    ),
+                    transient: false,
+                    denied: false,
+                });
+            }
             Some(2) => (format!("{}data/{rest}", mount.path), true),
             Some(_) => (path.to_owned(), false),
             None => {

@@ -214,7 +214,7 @@ fn json_errors_have_locations_too() {
     assert_eq!(code, 78);
     assert_eq!(
         stderr,
-        "error: CONFIG:5:65: `auto_auth.sink[0].config.mode` is the number 416; JSON has no octal numbers, so write the mode as a string of octal digits: \"0640\"\n\
+        "error: CONFIG:5:65: `auto_auth.sink[0].config.mode` is the number 416; JSON has no octal numbers, so write the mode as a string: \"0416\", or \"0640\" if 416 was meant as a decimal number\n\
          error: CONFIG:8:3: unknown key `templates` at the top level; did you mean `template`?\n\
          2 problems found in the config\n"
     );
@@ -245,4 +245,40 @@ fn usage_errors_exit_64_and_version_prints() {
     let output = vaultward().args(["version"]).output().unwrap();
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("vaultward "));
+}
+
+#[test]
+fn two_templates_with_one_destination_are_refused() {
+    let config = format!(
+        "{VALID_AUTH}template {{\n  contents = \"a\"\n  destination = \"/x\"\n}}\ntemplate {{\n  contents = \"b\"\n  destination = \"/x\"\n}}\n"
+    );
+    let (code, stderr) = validate("config.hcl", &config);
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:17:1: two templates write `/x`: this one and the one at CONFIG:13:1; each destination may have only one template\n1 problem found in the config\n"
+    );
+}
+
+#[test]
+fn vault_spellings_of_flags_and_levels() {
+    for version in [&["-version"][..], &["--version"], &["version"]] {
+        let output = vaultward().args(version).output().unwrap();
+        assert!(output.status.success(), "{version:?}: {}", text(&output));
+    }
+    let output = vaultward()
+        .args(["agent", "-config=x.hcl", "-bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("unexpected argument '--bogus' found"),
+        "{}",
+        text(&output)
+    );
+    let (code, stderr) = validate(
+        "config.hcl",
+        &format!("{VALID_AUTH}log_level = \"WARNING\"\n"),
+    );
+    assert_eq!((code, stderr.as_str()), (0, ""));
 }

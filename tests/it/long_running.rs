@@ -594,27 +594,29 @@ fn an_edited_template_source_is_rendered_again() {
 fn a_failing_template_retries_alone_and_the_others_stay_fresh() {
     let case = Case::new();
     let (role, secret) = short_role(&case, "iso", &[]);
-    std::fs::create_dir(case.path("blocked.txt")).unwrap();
     let extra = format!(
-        "template {{\n  contents = \"{{{{kv \\\"secret/app/config\\\" \\\"user\\\"}}}}\"\n  destination = \"{dir}/blocked.txt\"\n}}\n",
+        "template {{\n  contents = \"{{{{kv \\\"secret/app/config\\\" \\\"password\\\"}}}}!\"\n  destination = \"{dir}/blocked.txt\"\n}}\n",
         dir = case.dir.path().display()
     );
     let config = config(&case, (&role, &secret), "1s", &extra);
     let agent = case.spawn_agent(&config, &[], &[]);
     wait_until(Duration::from_secs(20), || {
-        case.path("password.txt").exists()
+        case.path("blocked.txt").exists()
     })
-    .expect("the good template renders");
-    wait_until(Duration::from_secs(10), || {
-        agent.log().matches("blocked.txt").count() >= 3
-    })
-    .expect("the failing template is retried");
+    .expect("both templates render");
+    // The destination turns into a directory: writing it fails from now on.
+    std::fs::remove_file(case.path("blocked.txt")).unwrap();
+    std::fs::create_dir(case.path("blocked.txt")).unwrap();
     case.server
         .kv_put("app/config", &["password=rotated", "user=app"]);
     wait_until(Duration::from_secs(8), || {
         case.read("password.txt") == "rotated"
     })
     .expect("the good template stays fresh");
+    wait_until(Duration::from_secs(10), || {
+        agent.log().matches("blocked.txt").count() >= 3
+    })
+    .expect("the failing template is retried");
     assert!(
         agent.log().contains(&format!(
             "cannot write `{}`",

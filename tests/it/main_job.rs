@@ -851,3 +851,46 @@ template {
     );
     assert!(!case.path("token").exists());
 }
+
+#[test]
+fn a_missing_role_id_file_is_reported_as_missing() {
+    let case = Case::new();
+    let config = case.config(
+        "config.hcl",
+        &TLS_CONFIG
+            .replace("VAULT_BLOCK", "")
+            .replace("{dir}/roleid", "{dir}/nonexistent"),
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let expected = format!(
+        "error: cannot read the role_id file `{}`: No such file or directory (os error 2)",
+        case.path("nonexistent").display()
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(&expected),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn kv_with_data_in_the_path_says_how_to_write_it() {
+    let case = Case::new();
+    let config = case.config(
+        "config.hcl",
+        &TLS_CONFIG.replace("VAULT_BLOCK", "").replace(
+            "kv \\\"secret/app/config\\\"",
+            "kv \\\"secret/data/app/config\\\"",
+        ),
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(
+            "kv `secret/data/app/config`: `kv` takes the path without `data/` (it adds it for KV v2 mounts): write `secret/app/config`"
+        ),
+        "{}",
+        text(&output)
+    );
+}

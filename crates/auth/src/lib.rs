@@ -193,10 +193,19 @@ fn read_credential(
 ) -> Result<SecretString, AuthError> {
     match read_optional(path) {
         Ok(Some(value)) => Ok(value),
-        Ok(None) => cached.cloned().ok_or_else(|| AuthError::EmptyCredential {
-            what,
-            path: path.to_path_buf(),
-        }),
+        Ok(None) => cached
+            .cloned()
+            .ok_or_else(|| match std::fs::metadata(path) {
+                Ok(_) => AuthError::EmptyCredential {
+                    what,
+                    path: path.to_path_buf(),
+                },
+                Err(source) => AuthError::ReadCredential {
+                    what,
+                    path: path.to_path_buf(),
+                    source,
+                },
+            }),
         Err(source) => match cached {
             Some(value) if source.kind() == io::ErrorKind::NotFound => Ok(value.clone()),
             _ => Err(AuthError::ReadCredential {

@@ -271,15 +271,29 @@ impl<'s> Decoder<'s> {
     /// read it as the decimal number, mode 0o1200, which is never what was meant.
     fn mode(&mut self, node: &Node, path: &str) -> Option<u32> {
         if let (true, Value::Number(digits)) = (self.json, &node.value) {
-            let shown = match digits.parse::<u32>() {
-                Ok(value) if value <= 0o7777 => format!("\"{value:04o}\""),
-                _ => "\"0640\"".to_owned(),
+            // `640` most likely means 0640; `416` may be 0o640 written in decimal. Offer both.
+            let trimmed = digits.trim_start_matches('0');
+            let as_octal_digits = (!trimmed.is_empty()
+                && trimmed.chars().all(|c| ('0'..='7').contains(&c)))
+            .then(|| format!("\"0{trimmed}\""));
+            let as_decimal = digits
+                .parse::<u32>()
+                .ok()
+                .filter(|v| *v <= 0o7777)
+                .map(|v| format!("\"{v:04o}\""));
+            let advice = match (as_octal_digits, as_decimal) {
+                (Some(octal), Some(decimal)) if octal != decimal => {
+                    format!("{octal}, or {decimal} if {digits} was meant as a decimal number")
+                }
+                (Some(octal), _) => octal,
+                (None, Some(decimal)) => {
+                    format!("{decimal} (the decimal number {digits} in octal)")
+                }
+                (None, None) => "for example \"0640\"".to_owned(),
             };
             self.error_at(
                 node.span.start,
-                format!(
-                    "`{path}` is the number {digits}; JSON has no octal numbers, so write the mode as a string of octal digits: {shown}"
-                ),
+                format!("`{path}` is the number {digits}; JSON has no octal numbers, so write the mode as a string: {advice}"),
                 None,
             );
             return None;
@@ -379,8 +393,15 @@ impl<'s> Decoder<'s> {
 
     fn one_of(&mut self, node: &Node, path: &str, allowed: &[&str]) -> Option<String> {
         let value = self.string(node, path)?;
-        if allowed.contains(&value.as_str()) {
-            return Some(value);
+        // Vault reads levels case-insensitively and knows a few other spellings.
+        let normalized = match value.to_ascii_lowercase().as_str() {
+            "warning" => "warn".to_owned(),
+            "err" => "error".to_owned(),
+            "notice" => "info".to_owned(),
+            other => other.to_owned(),
+        };
+        if allowed.contains(&normalized.as_str()) {
+            return Some(normalized);
         }
         let list = allowed
             .iter()

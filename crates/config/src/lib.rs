@@ -151,6 +151,39 @@ fn merge(
         }
         return None;
     };
+    for (index, template) in templates.iter().enumerate() {
+        if let Some(first) = templates[..index]
+            .iter()
+            .find(|other| other.destination == template.destination)
+        {
+            let (file, rest) = template
+                .origin
+                .rsplit_once(':')
+                .and_then(|(head, column)| {
+                    head.rsplit_once(':').map(|(file, line)| {
+                        (
+                            file,
+                            (line.parse().unwrap_or(0), column.parse().unwrap_or(0)),
+                        )
+                    })
+                })
+                .unwrap_or((template.origin.as_str(), (0, 0)));
+            errors.push(ConfigError {
+                file: file.to_owned(),
+                line: rest.0,
+                column: rest.1,
+                message: format!(
+                    "two templates write `{}`: this one and the one at {}; each destination may have only one template",
+                    template.destination.display(),
+                    first.origin
+                ),
+                hint: None,
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return None;
+    }
     if auto_auth.sinks.is_empty() && templates.is_empty() {
         errors.push(whole_config_error(
             "`auto_auth` needs at least one `sink` or one `template`: otherwise the token is not used".to_owned(),

@@ -99,7 +99,13 @@ fn describe_errors(errors: &[String], status: u16) -> String {
             _ => "no error message".to_owned(),
         }
     } else {
-        errors.join("; ")
+        // Servers wrap messages as "1 error occurred:\n\t* permission denied\n\n": keep log
+        // lines on one line.
+        errors
+            .iter()
+            .map(|error| error.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
