@@ -116,6 +116,23 @@ fn is_unchanged(path: &Path, contents: &[u8], mode: u32) -> bool {
     file.read_to_end(&mut existing).is_ok() && existing == contents
 }
 
+/// Checks that files can be created in `directory`, by creating and removing a temporary
+/// file there; a missing directory is reported as such.
+pub fn check_directory_writable(directory: &Path) -> io::Result<()> {
+    if !directory.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "the directory does not exist",
+        ));
+    }
+    tempfile::Builder::new()
+        .prefix(".vaultward-write-check.")
+        .tempfile_in(directory)
+        .map(drop)
+        // tempfile adds the temporary file's name to the message; the kind says it all.
+        .map_err(|error| io::Error::from(error.kind()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,21 +190,4 @@ mod tests {
             "{message}"
         );
     }
-}
-
-/// Checks that files can be created in `directory`, by creating and removing a temporary
-/// file there; a missing directory is reported as such.
-pub fn check_directory_writable(directory: &Path) -> io::Result<()> {
-    if !directory.is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            "the directory does not exist",
-        ));
-    }
-    tempfile::Builder::new()
-        .prefix(".vaultward-write-check.")
-        .tempfile_in(directory)
-        .map(drop)
-        // tempfile adds the temporary file's name to the message; the kind says it all.
-        .map_err(|error| io::Error::from(error.kind()))
 }
