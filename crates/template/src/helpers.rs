@@ -130,10 +130,19 @@ impl HelperDef for Lookup {
         };
         match value.get(&key) {
             Some(found) => Ok(ScopedJson::Derived(found.clone())),
-            None if self.strict => Err(other(format!(
-                "{RETRYABLE_MARK}key `{key}` is missing from secret `{}`",
-                request.path()
-            ))),
+            None if self.strict => {
+                let keys: Vec<&str> = value
+                    .as_object()
+                    .map(|o| o.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                let nearest = vaultward_core::text::suggest(&key, &keys)
+                    .map(|nearest| format!("; did you mean `{nearest}`?"))
+                    .unwrap_or_default();
+                Err(other(format!(
+                    "{RETRYABLE_MARK}key `{key}` is missing from secret `{}`{nearest}",
+                    request.path()
+                )))
+            }
             None => Ok(ScopedJson::Derived(Value::Null)),
         }
     }
@@ -265,7 +274,8 @@ impl HelperDef for Concat {
 
 /// Which secret a missing variable path (`data.data.nokey`) was looked up in: the secret used
 /// by the template in which the path minus its last segment exists but the last key does not.
-pub(crate) fn secret_missing(state: &State, variable: &str) -> Option<String> {
+/// Also returns the existing key nearest to the missing one, when there is a likely typo.
+pub(crate) fn secret_missing(state: &State, variable: &str) -> Option<(String, Option<String>)> {
     let segments: Vec<&str> = variable.split('.').collect();
     let (last, parents) = segments.split_last()?;
     state.used.iter().find_map(|request| {
@@ -275,6 +285,11 @@ pub(crate) fn secret_missing(state: &State, variable: &str) -> Option<String> {
             node = node.get(segment)?;
         }
         let object = node.as_object()?;
-        (!object.contains_key(*last)).then(|| request.path().to_owned())
+        if object.contains_key(*last) {
+            return None;
+        }
+        let keys: Vec<&str> = object.keys().map(String::as_str).collect();
+        let nearest = vaultward_core::text::suggest(last, &keys).map(str::to_owned);
+        Some((request.path().to_owned(), nearest))
     })
 }

@@ -651,7 +651,14 @@ fn describe_render_error(error: &handlebars::RenderError, state: &State) -> Stri
         RenderErrorReason::MissingVariable(Some(variable)) => {
             let key = variable.rsplit('.').next().unwrap_or(variable);
             match helpers::secret_missing(state, variable) {
-                Some(path) => format!("key `{key}` is missing from secret `{path}`{position}"),
+                Some((path, Some(nearest))) => {
+                    format!(
+                        "key `{key}` is missing from secret `{path}`{position}; did you mean `{nearest}`?"
+                    )
+                }
+                Some((path, None)) => {
+                    format!("key `{key}` is missing from secret `{path}`{position}")
+                }
                 None => format!("key `{variable}` is missing{position}"),
             }
         }

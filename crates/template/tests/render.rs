@@ -409,3 +409,38 @@ fn unbalanced_blocks_are_named() {
         "syntax error: 1 block(s) opened with `{{#…}}` are never closed with `{{/…}}`"
     );
 }
+
+#[tokio::test]
+async fn a_misspelled_key_gets_the_nearest_one() {
+    let source = MapSource::with(&[
+        (
+            secret("secret/data/app"),
+            kv2_response(json!({ "password": "p" })),
+        ),
+        (kv("secret/app"), json!({ "password": "p" })),
+    ]);
+    let engine = Engine::new(vec![
+        spec(
+            "strict",
+            "{{#with (secret \"secret/data/app\")}}{{data.data.pasword}}{{/with}}",
+            true,
+        ),
+        spec("strict-kv", "{{kv \"secret/app\" \"pasword\"}}", true),
+    ])
+    .unwrap();
+    let results = render(&engine, &source).await;
+    assert!(
+        results[0]
+            .as_ref()
+            .unwrap_err()
+            .ends_with("; did you mean `password`?"),
+        "{results:?}"
+    );
+    assert!(
+        results[1]
+            .as_ref()
+            .unwrap_err()
+            .contains("; did you mean `password`?"),
+        "{results:?}"
+    );
+}
