@@ -56,6 +56,8 @@ pub struct Paths {
     pub role_id_file: PathBuf,
     /// The AppRole secret_id file (kept: `remove_secret_id_file_after_reading = false`).
     pub secret_id_file: PathBuf,
+    /// Extra environment variables for vaultward only (`--vaultward-env`).
+    pub vaultward_env: Vec<(String, OsString)>,
 }
 
 /// Init (`exit_after_auth`) or long-running.
@@ -83,7 +85,7 @@ pub struct Setup {
     /// Program and arguments.
     pub command: Vec<OsString>,
     /// Its whole environment.
-    pub env: Vec<(&'static str, OsString)>,
+    pub env: Vec<(String, OsString)>,
 }
 
 impl Setup {
@@ -218,10 +220,16 @@ pub fn prepare(
             command
         }
     };
-    let env = vec![
-        ("PATH", OsString::from("/usr/local/bin:/usr/bin:/bin")),
-        ("HOME", home.into_os_string()),
+    let mut env = vec![
+        (
+            "PATH".to_owned(),
+            OsString::from("/usr/local/bin:/usr/bin:/bin"),
+        ),
+        ("HOME".to_owned(), home.into_os_string()),
     ];
+    if client == Client::Vaultward {
+        env.extend(paths.vaultward_env.iter().cloned());
+    }
     Setup {
         client,
         out,

@@ -97,6 +97,10 @@ struct Cli {
     /// The vaultward binary (default: target/release/vaultward of this workspace).
     #[arg(long)]
     vaultward: Option<PathBuf>,
+    /// An extra environment variable for vaultward only, as NAME=VALUE (repeatable), e.g. to
+    /// try a setting: `--vaultward-env SSL_CERT_DIR=/nonexistent`.
+    #[arg(long, value_name = "NAME=VALUE")]
+    vaultward_env: Vec<String>,
     /// Leave the floor client out.
     #[arg(long)]
     no_floor: bool,
@@ -311,8 +315,17 @@ fn main() -> ExitCode {
         .tempdir()
         .expect("create a work directory");
     eprintln!("starting a bao dev server with a file audit device…");
+    let mut vaultward_env = Vec::new();
+    for assignment in &cli.vaultward_env {
+        let Some((name, value)) = assignment.split_once('=') else {
+            eprintln!("error: --vaultward-env takes NAME=VALUE, not `{assignment}`");
+            return ExitCode::from(64);
+        };
+        vaultward_env.push((name.to_owned(), OsString::from(value)));
+    }
     let mut bench = Bench::start(
         vaultward.clone(),
+        vaultward_env,
         floor.clone(),
         clients.clone(),
         work.path(),
@@ -342,6 +355,12 @@ fn main() -> ExitCode {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if !cli.vaultward_env.is_empty() {
+        println!(
+            "- extra environment for vaultward: {}",
+            cli.vaultward_env.join(" ")
+        );
+    }
     println!("- load average at start: {load_before}");
 
     let mut rows: Vec<Row> = Vec::new();

@@ -116,7 +116,7 @@ pub struct Running {
 /// only, its output going to `log`, killed after `limit` (if any).
 pub fn start(
     command: &[OsString],
-    env: &[(&str, OsString)],
+    env: &[(String, OsString)],
     log: &Path,
     limit: Option<Duration>,
 ) -> Running {
@@ -182,6 +182,6 @@ impl Running {
 }
 
 /// Runs `command` to completion under the helper.
-pub fn run(command: &[OsString], env: &[(&str, OsString)], log: &Path, limit: Duration) -> Usage {
+pub fn run(command: &[OsString], env: &[(String, OsString)], log: &Path, limit: Duration) -> Usage {
     start(command, env, log, Some(limit)).finish()
 }

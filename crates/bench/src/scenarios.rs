@@ -5,6 +5,7 @@
 //! each run wrote.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -48,7 +49,13 @@ fn random_hex() -> String {
 
 impl Bench {
     /// Starts an audited dev server, creates the AppRole, writes the credential files.
-    pub fn start(vaultward: PathBuf, floor: PathBuf, clients: Vec<Client>, root: &Path) -> Self {
+    pub fn start(
+        vaultward: PathBuf,
+        vaultward_env: Vec<(String, OsString)>,
+        floor: PathBuf,
+        clients: Vec<Client>,
+        root: &Path,
+    ) -> Self {
         let bao = vaultward_test_support::bao_bin();
         let server = DevServer::start_audited();
         let (role_id, secret_id) = server.approle("bench", &[]);
@@ -69,6 +76,7 @@ impl Bench {
                 host_port,
                 role_id_file,
                 secret_id_file,
+                vaultward_env,
             },
             _server: server,
             audit,
