@@ -1,47 +1,48 @@
 //! The long-running agent (sidecar, systemd service): keep the token alive and files fresh.
 //!
-//! One loop waits on a closed set of events; nothing is polled, so an idle agent sleeps until
-//! the next scheduled event:
+//! Two tasks, each waiting on a closed set of events; nothing is polled, so an idle agent
+//! sleeps until the next scheduled event:
 //!
-//! - **Token timer.** A renewable token is renewed at about two thirds of its TTL (jittered).
-//!   When a renewal returns less than the token's normal TTL, its max TTL is near: the agent
-//!   logs in again when a third of a normal TTL is left, so the sink never holds an expired
-//!   token. Non-renewable (batch) tokens are replaced the same way. A 403 on renewal means the
-//!   token is gone: log in at once; other renewal errors are retried with backoff.
-//! - **Secret timer.** Each cached read has its own due time (see `vaultward-template`):
-//!   renewable leases are renewed at about two thirds, other leases re-read at about 90 %,
-//!   static secrets re-read within `static_secret_render_interval`. Only the templates that use
-//!   a refreshed read are rendered again, and a file is written (and its command run) only when
-//!   its content changed.
-//! - **Retry timer.** A failing template is retried alone, with its own backoff; the others
-//!   are untouched. A read refused with 403 makes the agent check its token
-//!   (`lookup-self`); if the token is gone it logs in at once.
-//! - **New token.** Written to every sink. Static secrets stay cached (a KV value does not
-//!   depend on the token), so a new token causes no re-read storm; reads holding a lease (which
-//!   belonged to the old token) are read again.
-//! - **Files.** role_id/secret_id and template sources are watched (see [`crate::watch`]); a new
-//!   secret_id or role_id leads to a fresh login, an edited template source to a reload.
-//! - **Signals.** SIGHUP reloads the whole config (an invalid one is rejected and the old one
-//!   keeps running); SIGTERM/SIGINT stop after in-flight commands, a second signal at once.
+//! - The **token task** ([`crate::token`]) renews the token and logs in again, writes every new
+//!   token to the sinks and publishes it on a `watch` channel. It runs on its own, so a slow
+//!   or failing secret read never delays a renewal.
+//! - The **render loop** (here) waits on:
+//!   - **a new token**: reads that hold a lease (which belonged to the old token) are read
+//!     again; static secrets stay cached (a KV value does not depend on the token), so a new
+//!     token causes no re-read storm;
+//!   - **the secret timer**: each cached read has its own due time (see `vaultward-template`):
+//!     renewable leases are renewed at about two thirds, other leases read again at about
+//!     90 %, static secrets within `static_secret_render_interval`; only the templates that use
+//!     a refreshed read are rendered again, and a file is written (and its command run) only
+//!     when its content changed;
+//!   - **the retry timer**: a failing template is retried alone, with its own backoff; a read
+//!     refused with 403 makes the agent check its token (`lookup-self`) and ask the token task
+//!     for a fresh login if the token is gone;
+//!   - **files**: role_id/secret_id and template sources are watched ([`crate::watch`]); new
+//!     credentials lead to a fresh login, an edited template source to a reload;
+//!   - **signals**: SIGHUP reloads the whole config (an invalid one is rejected and the old one
+//!     keeps running); SIGTERM/SIGINT stop, even in the middle of a render, after in-flight
+//!     commands unless a second signal arrives.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, error, info, warn};
-use vaultward_auth::Token;
+use vaultward_auth::{AppRoleLogin, Token};
 use vaultward_config::{Config, MethodKind, TemplateSource};
 use vaultward_sink::FileSink;
 use vaultward_template::DueAction;
 
 use crate::commands::Runner;
-use crate::run::{Agent, Failure, Rendered, render_and_write, write_sinks};
+use crate::run::{Agent, Failure, Rendered, render_and_write};
 use crate::settings::Resolved;
 use crate::signals::{SignalEvent, Signals};
 use crate::source::VaultSource;
+use crate::token::{Control, TokenTask, later};
 use crate::watch::{FileKind, FileWatch};
 
 /// How often watched files are re-read even without an event.
@@ -62,36 +63,22 @@ pub struct Reload {
 
 /// A time far enough away to mean "never".
 fn never() -> Instant {
-    Instant::now() + Duration::from_secs(10 * 365 * 24 * 3600)
-}
-
-/// `duration` scaled by a random factor in `[low, high)`.
-fn jittered(duration: Duration, low: f64, high: f64) -> Duration {
-    duration.mul_f64(rand::rng().random_range(low..high))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum TokenStep {
-    Renew,
-    Relogin,
+    later(Duration::MAX)
 }
 
 struct Daemon {
     agent: Agent,
     source: Arc<VaultSource>,
-    token: Token,
-    /// The TTL a fresh token gets; a renewal returning less means its max TTL is near.
-    normal_ttl: Duration,
-    token_at: Instant,
-    token_step: TokenStep,
-    /// When the current token expires, as far as we know.
-    token_expires: Instant,
+    /// The current token, as published by the token task.
+    tokens: watch::Receiver<Token>,
+    /// Asks the token task for a login, or gives it new sinks after a reload.
+    token_control: mpsc::UnboundedSender<Control>,
     /// Failing templates: when to retry each, and its own backoff.
     retries: HashMap<usize, (Instant, vaultward_core::Backoff)>,
     files: FileWatch,
     files_check_at: Instant,
     commands: Runner,
-    /// Watched while logging in and rendering, so a stop signal is never kept waiting.
+    /// Watched while rendering, so a stop signal is never kept waiting.
     signals: Arc<Signals>,
 }
 
@@ -112,7 +99,7 @@ fn watched_files(config: &Config) -> Vec<(PathBuf, FileKind)> {
 
 /// Runs until a stop signal; the first token is already in the sinks.
 pub async fn run(
-    agent: Agent,
+    mut agent: Agent,
     token: Token,
     source: Arc<VaultSource>,
     signals: Arc<Signals>,
@@ -120,25 +107,41 @@ pub async fn run(
 ) -> Result<(), Failure> {
     let (commands, command_task) = Runner::start();
     let files = FileWatch::new(watched_files(&agent.config));
-    let now = Instant::now();
+    // The token task owns logging in from now on.
+    let method = std::mem::replace(
+        &mut agent.method,
+        AppRoleLogin::new(&agent.config.auto_auth.method),
+    );
+    let (token_task, tokens) = TokenTask::new(
+        method,
+        agent.client.clone(),
+        agent.backoff.clone(),
+        agent.sinks.clone(),
+        agent.config.auto_auth.method.exit_on_err,
+        token,
+    );
+    let (token_control, control) = mpsc::unbounded_channel();
+    let mut token_task = tokio::spawn(token_task.run(control));
     let mut daemon = Daemon {
-        normal_ttl: token.lease_duration,
-        token_at: now,
-        token_step: TokenStep::Renew,
-        token_expires: now + token.lease_duration,
         agent,
         source,
-        token,
+        tokens,
+        token_control,
         retries: HashMap::new(),
         files,
-        files_check_at: now + FILE_CHECK_FALLBACK,
+        files_check_at: later(FILE_CHECK_FALLBACK),
         commands,
         signals: Arc::clone(&signals),
     };
-    daemon.describe_token().await;
-    daemon.schedule_token(daemon.token.lease_duration, daemon.token.renewable);
-
-    let outcome = match daemon.first_render_then_loop(&reload).await {
+    let outcome = tokio::select! {
+        outcome = daemon.first_render_then_loop(&reload) => outcome,
+        joined = &mut token_task => match joined {
+            Ok(Err(failure)) => Err(failure),
+            Ok(Ok(())) | Err(_) => Err(Failure::Runtime("the token task stopped unexpectedly".to_owned())),
+        },
+    };
+    token_task.abort();
+    let outcome = match outcome {
         Err(Failure::Stopped(signal)) => {
             info!(signal, "Shutting down.");
             Ok(())
@@ -181,137 +184,43 @@ impl Daemon {
                 .unwrap_or_else(never);
             tokio::select! {
                 event = signals.next() => match event {
-                    SignalEvent::Stop(signal) => {
-                        info!(signal, "Shutting down.");
-                        return Ok(());
-                    }
+                    SignalEvent::Stop(signal) => return Err(Failure::Stopped(signal)),
                     SignalEvent::Reload => self.reload(reload).await?,
                 },
-                () = sleep_until(self.token_at) => self.on_token_timer().await?,
+                Ok(()) = self.tokens.changed() => self.on_new_token().await?,
                 () = sleep_until(secret_at) => self.on_secrets_due().await?,
                 () = sleep_until(retry_at) => self.on_retry().await?,
                 Some(()) = self.files.events.recv() => {
-                    self.files_check_at = self.files_check_at.min(Instant::now() + FILE_DEBOUNCE);
+                    self.files_check_at = self.files_check_at.min(later(FILE_DEBOUNCE));
                 }
                 () = sleep_until(self.files_check_at) => self.on_files_check(reload).await?,
             }
         }
     }
 
-    /// Logs what the server says about the token (type, TTL, renewable).
-    async fn describe_token(&self) {
-        match self.agent.client.lookup_self(&self.token.secret).await {
-            Ok(response) => {
-                let data = &response["data"];
-                debug!(
-                    accessor = %self.token.accessor,
-                    kind = data["type"].as_str().unwrap_or_default(),
-                    ttl = data["ttl"].as_u64().unwrap_or(0),
-                    renewable = data["renewable"].as_bool().unwrap_or(false),
-                    expire_time = data["expire_time"].as_str().unwrap_or_default(),
-                    "Looked up the token."
-                );
-            }
-            Err(lookup_error) => debug!(error = %lookup_error, "Could not look the token up."),
-        }
-    }
-
-    /// Plans the next token step from a fresh lease.
-    fn schedule_token(&mut self, lease: Duration, renewable: bool) {
-        let now = Instant::now();
-        if lease.is_zero() {
-            // A token that never expires (e.g. root-like): nothing to do.
-            self.token_at = never();
-            self.token_expires = never();
-            return;
-        }
-        self.token_expires = now + lease;
-        let margin = self.normal_ttl / 3;
-        if renewable && lease >= self.normal_ttl.mul_f64(0.9) {
-            self.token_step = TokenStep::Renew;
-            self.token_at = now + jittered(lease, 0.62, 0.70);
-        } else {
-            // Not renewable, or renewals no longer extend it (max TTL near): log in again
-            // while a third of a normal TTL is left.
-            self.token_step = TokenStep::Relogin;
-            let wait = lease
-                .saturating_sub(margin)
-                .min(jittered(lease, 0.62, 0.70));
-            self.token_at = now + wait;
-        }
-        debug!(step = ?self.token_step, next_in = ?self.token_at.saturating_duration_since(now), "Scheduled the next token step.");
-    }
-
-    async fn on_token_timer(&mut self) -> Result<(), Failure> {
-        if self.token_step == TokenStep::Relogin {
-            info!("The token is near its end (max TTL, or not renewable); logging in again.");
-            return self.relogin().await;
-        }
-        match self.agent.client.renew_self(&self.token.secret, None).await {
-            Ok((lease, renewable)) => {
-                debug!(ttl = lease, "Renewed the token.");
-                self.agent.backoff.reset();
-                self.schedule_token(Duration::from_secs(lease), renewable);
-                Ok(())
-            }
-            Err(renew_error) if renew_error.is_permission_denied() => {
-                warn!(error = %renew_error, "The token was refused on renewal (revoked or expired); logging in again.");
-                self.relogin().await
-            }
-            Err(renew_error) => {
-                let delay = self.agent.backoff.next_delay();
-                let now = Instant::now();
-                if now + delay + self.normal_ttl / 10 >= self.token_expires {
-                    warn!(error = %renew_error, "Token renewal failed and the token is about to expire; logging in again.");
-                    return self.relogin().await;
-                }
-                warn!(error = %renew_error, retry_in = ?delay, "Token renewal failed; retrying.");
-                self.token_at = now + delay;
-                Ok(())
-            }
-        }
-    }
-
-    /// Logs in again (with backoff), writes the sinks, re-reads leased secrets.
-    async fn relogin(&mut self) -> Result<(), Failure> {
-        let exit_on_err = self.agent.config.auto_auth.method.exit_on_err;
-        let signals = Arc::clone(&self.signals);
-        let login = vaultward_auth::login_with_backoff(
-            &mut self.agent.method,
-            &self.agent.client,
-            &mut self.agent.backoff,
-            exit_on_err,
-        );
-        let token = tokio::select! {
-            result = login => result,
-            signal = signals.stop() => return Err(Failure::Stopped(signal)),
-        }
-        .map_err(|login_error| {
-            Failure::Runtime(format!(
-                "{login_error} (exit_on_err is set, so vaultward exits instead of retrying)"
-            ))
-        })?;
-        if let Err(Failure::Runtime(message) | Failure::Config(message)) =
-            write_sinks(&self.agent.sinks, &token)
-        {
-            warn!(error = %message, "A sink could not be written; it will be written with the next token.");
-        }
-        self.source.set_token(token.secret.clone());
-        self.normal_ttl = token.lease_duration;
-        self.token = token;
-        self.describe_token().await;
-        self.schedule_token(self.token.lease_duration, self.token.renewable);
-        // Leases belonged to the old token; static secrets stay cached. Templates that failed
-        // (perhaps with the old token) are retried at once.
+    /// A new token: read with it, re-read what held a lease, retry what failed.
+    async fn on_new_token(&mut self) -> Result<(), Failure> {
+        let token = self.tokens.borrow_and_update().clone();
+        self.source.set_token(token.secret);
+        // The login may have consumed the credential files: what is on disk now is the new
+        // baseline, so the watcher does not ask for another login with them.
+        let _ = self.files.changed();
         let mut indices = self.agent.engine.invalidate_leased();
         self.agent.engine.forget_failures();
         indices.extend(self.retries.keys().copied());
         indices.sort_unstable();
         indices.dedup();
-        if !indices.is_empty() {
-            self.render(&indices).await?;
+        if indices.is_empty() {
+            Ok(())
+        } else {
+            self.render(&indices).await
         }
-        Ok(())
+    }
+
+    fn ask_for_login(&self, reason: &'static str) {
+        if self.token_control.send(Control::Relogin(reason)).is_err() {
+            warn!("The token task has stopped; cannot log in again.");
+        }
     }
 
     async fn on_secrets_due(&mut self) -> Result<(), Failure> {
@@ -413,25 +322,26 @@ impl Daemon {
                 (Instant::now(), backoff)
             });
             let delay = entry.1.next_delay();
-            entry.0 = Instant::now() + delay;
+            entry.0 = later(delay);
             warn!(error = %failure, retry_in = ?delay, "Template could not be rendered; it will be retried.");
         }
         if denied && self.token_is_gone().await {
             warn!(
                 "A read was refused because the token is no longer valid (revoked?); logging in again now."
             );
-            Box::pin(self.relogin()).await?;
+            self.ask_for_login("the token was refused on a read");
         }
         Ok(())
     }
 
     /// True when the server refuses the current token itself.
     async fn token_is_gone(&self) -> bool {
-        matches!(self.agent.client.lookup_self(&self.token.secret).await, Err(lookup_error) if lookup_error.is_permission_denied())
+        let token = self.tokens.borrow().secret.clone();
+        matches!(self.agent.client.lookup_self(&token).await, Err(lookup_error) if lookup_error.is_permission_denied())
     }
 
     async fn on_files_check(&mut self, reload: &Reload) -> Result<(), Failure> {
-        self.files_check_at = Instant::now() + FILE_CHECK_FALLBACK;
+        self.files_check_at = later(FILE_CHECK_FALLBACK);
         let changed = self.files.changed();
         if changed.contains(&FileKind::TemplateSource) {
             info!("A template source file changed; reloading.");
@@ -439,7 +349,7 @@ impl Daemon {
         }
         if changed.contains(&FileKind::SecretId) || changed.contains(&FileKind::RoleId) {
             info!("New AppRole credentials appeared; logging in with them.");
-            self.relogin().await?;
+            self.ask_for_login("new AppRole credentials appeared");
         }
         Ok(())
     }
@@ -470,14 +380,33 @@ impl Daemon {
             }
         };
         (reload.set_log_level)(&new_agent.config);
-        let auth_changed = new_agent.config.auto_auth.method != self.agent.config.auto_auth.method;
+        for (what, changed) in [
+            (
+                "pid_file",
+                new_agent.config.pid_file != self.agent.config.pid_file,
+            ),
+            (
+                "log_format",
+                new_agent.config.log_format != self.agent.config.log_format,
+            ),
+            (
+                "exit_after_auth",
+                new_agent.config.exit_after_auth != self.agent.config.exit_after_auth,
+            ),
+        ] {
+            if changed {
+                warn!(
+                    setting = what,
+                    "This setting changed but applies only at start; restart the agent to use it."
+                );
+            }
+        }
+        let auth_changed = new_agent.config.auto_auth.method != self.agent.config.auto_auth.method
+            || new_agent.config.vault != self.agent.config.vault;
         let old = std::mem::replace(&mut self.agent, new_agent);
         // Keep what was read, so unchanged templates need no read and write nothing.
         self.agent.engine.adopt_cache(old.engine.take_cache());
-        if !auth_changed {
-            self.agent.method = old.method;
-        }
-        self.agent.sinks = self
+        let sinks: Vec<FileSink> = self
             .agent
             .config
             .auto_auth
@@ -485,24 +414,31 @@ impl Daemon {
             .iter()
             .map(FileSink::new)
             .collect();
-        if let Err(Failure::Runtime(message) | Failure::Config(message)) =
-            write_sinks(&self.agent.sinks, &self.token)
-        {
-            warn!(error = %message, "A sink could not be written after the reload.");
+        let _ = self.token_control.send(Control::SetSinks(sinks));
+        if auth_changed {
+            let method = std::mem::replace(
+                &mut self.agent.method,
+                AppRoleLogin::new(&self.agent.config.auto_auth.method),
+            );
+            let _ = self.token_control.send(Control::SetMethod(
+                Box::new(method),
+                self.agent.client.clone(),
+                self.agent.backoff.clone(),
+            ));
         }
         self.files = FileWatch::new(watched_files(&self.agent.config));
         self.retries.clear();
-        let source = VaultSource::new(
+        let token = self.tokens.borrow().secret.clone();
+        self.source = Arc::new(VaultSource::new(
             self.agent.client.clone(),
-            self.token.secret.clone(),
+            token,
             self.agent.config.vault.retries(),
-        );
-        self.source = Arc::new(source);
+        ));
         let all: Vec<usize> = (0..self.agent.engine.len()).collect();
         self.render(&all).await?;
         info!(
             templates = all.len(),
-            sinks = self.agent.sinks.len(),
+            sinks = self.agent.config.auto_auth.sinks.len(),
             "Reloaded the configuration."
         );
         crate::systemd::notify("READY=1");

@@ -18,6 +18,7 @@ mod settings;
 mod signals;
 mod source;
 mod systemd;
+mod token;
 mod watch;
 
 use std::io::Write;

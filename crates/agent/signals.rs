@@ -6,6 +6,8 @@
 //!
 //! The handlers are installed once at start, before the first login.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Mutex;
 
@@ -23,6 +25,8 @@ pub struct Signals {
     terminate: Mutex<Signal>,
     interrupt: Mutex<Signal>,
     hangup: Mutex<Signal>,
+    /// A SIGHUP that arrived while only a stop was being waited for; delivered next.
+    reload_pending: AtomicBool,
 }
 
 impl Signals {
@@ -32,11 +36,20 @@ impl Signals {
             terminate: Mutex::new(signal(SignalKind::terminate())?),
             interrupt: Mutex::new(signal(SignalKind::interrupt())?),
             hangup: Mutex::new(signal(SignalKind::hangup())?),
+            reload_pending: AtomicBool::new(false),
         })
     }
 
     /// Waits for the next signal.
     pub async fn next(&self) -> SignalEvent {
+        if self.reload_pending.swap(false, Ordering::SeqCst) {
+            return SignalEvent::Reload;
+        }
+        self.wait().await
+    }
+
+    /// Waits for the next signal from the OS.
+    async fn wait(&self) -> SignalEvent {
         let mut terminate = self.terminate.lock().await;
         let mut interrupt = self.interrupt.lock().await;
         let mut hangup = self.hangup.lock().await;
@@ -47,11 +60,12 @@ impl Signals {
         }
     }
 
-    /// Waits for SIGTERM or SIGINT (SIGHUP is ignored until the agent is running).
+    /// Waits for SIGTERM or SIGINT; a SIGHUP meanwhile is kept for the next [`Signals::next`].
     pub async fn stop(&self) -> &'static str {
         loop {
-            if let SignalEvent::Stop(name) = self.next().await {
-                return name;
+            match self.wait().await {
+                SignalEvent::Stop(name) => return name,
+                SignalEvent::Reload => self.reload_pending.store(true, Ordering::SeqCst),
             }
         }
     }

@@ -732,3 +732,72 @@ template {
     wait_until(Duration::from_secs(6), || case.read("api.txt") == "two")
         .expect("KV v1 is refreshed within the interval");
 }
+
+/// A read that keeps failing with a server error is retried inside the render loop; the
+/// token task renews on its own, so the sink never holds an expired token meanwhile.
+#[test]
+fn a_failing_read_does_not_stop_token_renewal() {
+    let case = Case::new();
+    case.server.bao(&["secrets", "enable", "database"]);
+    case.server.bao(&[
+        "write",
+        "database/config/pg",
+        "plugin_name=postgresql-database-plugin",
+        "connection_url=postgresql://{{username}}:{{password}}@127.0.0.1:1/db",
+        "username=x",
+        "password=y",
+        "verify_connection=false",
+        "allowed_roles=r",
+    ]);
+    case.server.bao(&[
+        "write",
+        "database/roles/r",
+        "db_name=pg",
+        "creation_statements=CREATE ROLE x;",
+    ]);
+    std::fs::write(
+        case.path("db-policy.hcl"),
+        "path \"database/creds/*\" { capabilities = [\"read\"] }\npath \"secret/*\" { capabilities = [\"read\"] }\npath \"sys/internal/ui/mounts/*\" { capabilities = [\"read\"] }\n",
+    )
+    .unwrap();
+    case.server.bao(&[
+        "policy",
+        "write",
+        "db-read",
+        case.path("db-policy.hcl").to_str().unwrap(),
+    ]);
+    let (role, secret) = short_role(
+        &case,
+        "db",
+        &["token_ttl=3s", "token_max_ttl=1h", "token_policies=db-read"],
+    );
+    let extra = r#"
+template {
+  contents    = "{{#with (secret \"database/creds/r\")}}{{data.username}}{{/with}}"
+  destination = "{dir}/db.txt"
+}
+"#;
+    let config = config(
+        &case,
+        (&role, &secret),
+        "1h",
+        &extra.replace("{dir}", &case.dir.path().display().to_string()),
+    );
+    let agent = case.spawn_agent(&config, &["-log-level=debug"], &[]);
+    wait_until(Duration::from_secs(20), || case.path("token").exists()).expect("first token");
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        let token = case.read("token");
+        assert!(
+            case.server.token_is_valid(&token),
+            "the sink held an expired token: {}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        agent.log().contains("Renewed the token."),
+        "{}",
+        agent.log()
+    );
+}

@@ -1,0 +1,232 @@
+//! The token task of the long-running agent: keeps one valid token in every sink.
+//!
+//! It runs apart from rendering, so a slow or failing secret read never delays a renewal: the
+//! token in the sinks stays valid whatever the templates do.
+//!
+//! - A renewable token is renewed at about two thirds of its TTL (jittered). When a renewal
+//!   returns less than the token's normal TTL, its max TTL is near: the task logs in again
+//!   while a third of a normal TTL is left. Non-renewable (batch) tokens are replaced the same
+//!   way. A 403 on renewal means the token is gone: log in at once; other renewal errors are
+//!   retried with backoff, and a login happens before the token would expire.
+//! - Anyone may ask for a fresh login through [`Control::Relogin`] (a read refused because the
+//!   token is gone, new AppRole credentials on disk).
+//! - Every new token is written to every sink and published on a `watch` channel; the render
+//!   loop subscribes to it.
+
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until};
+use tracing::{debug, info, warn};
+use vaultward_auth::{AppRoleLogin, Token, login_with_backoff};
+use vaultward_core::Backoff;
+use vaultward_sink::FileSink;
+use vaultward_vault::VaultClient;
+
+use crate::run::{Failure, write_sinks};
+
+/// What the rest of the agent can ask of the token task.
+pub enum Control {
+    /// Log in again now, for the reason given (logged).
+    Relogin(&'static str),
+    /// Use these sinks from now on (after a reload); the current token is written to them.
+    SetSinks(Vec<FileSink>),
+    /// Use this auth method and client from now on (after a reload changed them), and log in.
+    SetMethod(Box<AppRoleLogin>, VaultClient, Backoff),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Step {
+    Renew,
+    Relogin,
+}
+
+/// `now + duration`, or far in the future when that would overflow.
+pub fn later(duration: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(duration)
+        .unwrap_or_else(|| now + Duration::from_secs(10 * 365 * 24 * 3600))
+}
+
+fn jittered(duration: Duration, low: f64, high: f64) -> Duration {
+    duration.mul_f64(rand::rng().random_range(low..high))
+}
+
+/// The token task's state.
+pub struct TokenTask {
+    method: AppRoleLogin,
+    client: VaultClient,
+    backoff: Backoff,
+    sinks: Vec<FileSink>,
+    exit_on_err: bool,
+    token: Token,
+    /// The TTL a fresh token gets; a renewal returning less means its max TTL is near.
+    normal_ttl: Duration,
+    at: Instant,
+    step: Step,
+    expires: Instant,
+    published: watch::Sender<Token>,
+}
+
+impl TokenTask {
+    /// A task starting from `token` (already in the sinks).
+    pub fn new(
+        method: AppRoleLogin,
+        client: VaultClient,
+        backoff: Backoff,
+        sinks: Vec<FileSink>,
+        exit_on_err: bool,
+        token: Token,
+    ) -> (Self, watch::Receiver<Token>) {
+        let (published, tokens) = watch::channel(token.clone());
+        let now = Instant::now();
+        let mut task = Self {
+            method,
+            client,
+            backoff,
+            sinks,
+            exit_on_err,
+            normal_ttl: token.lease_duration,
+            token,
+            at: now,
+            step: Step::Renew,
+            expires: now,
+            published,
+        };
+        task.schedule(task.token.lease_duration, task.token.renewable);
+        (task, tokens)
+    }
+
+    /// Runs until a fatal error (a login failure with `exit_on_err`); never returns otherwise.
+    pub async fn run(
+        mut self,
+        mut control: mpsc::UnboundedReceiver<Control>,
+    ) -> Result<(), Failure> {
+        self.describe().await;
+        loop {
+            tokio::select! {
+                () = sleep_until(self.at) => self.on_timer().await?,
+                Some(message) = control.recv() => match message {
+                    Control::Relogin(reason) => {
+                        info!(reason, "Logging in again.");
+                        self.relogin().await?;
+                    }
+                    Control::SetSinks(sinks) => {
+                        self.sinks = sinks;
+                        if let Err(Failure::Runtime(message) | Failure::Config(message)) = write_sinks(&self.sinks, &self.token) {
+                            warn!(error = %message, "A sink could not be written after the reload.");
+                        }
+                    }
+                    Control::SetMethod(method, client, backoff) => {
+                        self.method = *method;
+                        self.client = client;
+                        self.backoff = backoff;
+                        info!("The auth settings changed; logging in again.");
+                        self.relogin().await?;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Logs what the server says about the token (type, TTL, renewable).
+    async fn describe(&self) {
+        match self.client.lookup_self(&self.token.secret).await {
+            Ok(response) => {
+                let data = &response["data"];
+                debug!(
+                    accessor = %self.token.accessor,
+                    kind = data["type"].as_str().unwrap_or_default(),
+                    ttl = data["ttl"].as_u64().unwrap_or(0),
+                    renewable = data["renewable"].as_bool().unwrap_or(false),
+                    expire_time = data["expire_time"].as_str().unwrap_or_default(),
+                    "Looked up the token."
+                );
+            }
+            Err(lookup_error) => debug!(error = %lookup_error, "Could not look the token up."),
+        }
+    }
+
+    /// Plans the next step from a fresh lease.
+    fn schedule(&mut self, lease: Duration, renewable: bool) {
+        if lease.is_zero() {
+            // A token that never expires (root-like): nothing to do.
+            self.at = later(Duration::MAX);
+            self.expires = self.at;
+            return;
+        }
+        self.expires = later(lease);
+        if renewable && lease >= self.normal_ttl.mul_f64(0.9) {
+            self.step = Step::Renew;
+            self.at = later(jittered(lease, 0.62, 0.70));
+        } else {
+            // Not renewable, or renewals no longer extend it (max TTL near): log in again
+            // while a third of a normal TTL is left.
+            self.step = Step::Relogin;
+            let margin = self.normal_ttl / 3;
+            self.at = later(
+                lease
+                    .saturating_sub(margin)
+                    .min(jittered(lease, 0.62, 0.70)),
+            );
+        }
+        debug!(step = ?self.step, next_in = ?self.at.saturating_duration_since(Instant::now()), "Scheduled the next token step.");
+    }
+
+    async fn on_timer(&mut self) -> Result<(), Failure> {
+        if self.step == Step::Relogin {
+            info!("The token is near its end (max TTL, or not renewable); logging in again.");
+            return self.relogin().await;
+        }
+        match self.client.renew_self(&self.token.secret, None).await {
+            Ok((lease, renewable)) => {
+                debug!(ttl = lease, "Renewed the token.");
+                self.backoff.reset();
+                self.schedule(Duration::from_secs(lease), renewable);
+                Ok(())
+            }
+            Err(renew_error) if renew_error.is_permission_denied() => {
+                warn!(error = %renew_error, "The token was refused on renewal (revoked or expired); logging in again.");
+                self.relogin().await
+            }
+            Err(renew_error) => {
+                let delay = self.backoff.next_delay();
+                if later(delay + self.normal_ttl / 10) >= self.expires {
+                    warn!(error = %renew_error, "Token renewal failed and the token is about to expire; logging in again.");
+                    return self.relogin().await;
+                }
+                warn!(error = %renew_error, retry_in = ?delay, "Token renewal failed; retrying.");
+                self.at = later(delay);
+                Ok(())
+            }
+        }
+    }
+
+    /// Logs in (with backoff), writes the sinks, publishes the token.
+    async fn relogin(&mut self) -> Result<(), Failure> {
+        let token = login_with_backoff(
+            &mut self.method,
+            &self.client,
+            &mut self.backoff,
+            self.exit_on_err,
+        )
+        .await
+        .map_err(|login_error| {
+            Failure::Runtime(format!(
+                "{login_error} (exit_on_err is set, so vaultward exits instead of retrying)"
+            ))
+        })?;
+        if let Err(Failure::Runtime(message) | Failure::Config(message)) =
+            write_sinks(&self.sinks, &token)
+        {
+            warn!(error = %message, "A sink could not be written; it will be written with the next token.");
+        }
+        self.normal_ttl = token.lease_duration;
+        self.token = token;
+        self.describe().await;
+        self.schedule(self.token.lease_duration, self.token.renewable);
+        self.published.send_replace(self.token.clone());
+        Ok(())
+    }
+}
