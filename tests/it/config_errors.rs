@@ -282,3 +282,27 @@ fn vault_spellings_of_flags_and_levels() {
     );
     assert_eq!((code, stderr.as_str()), (0, ""));
 }
+
+#[test]
+fn deep_nesting_is_a_syntax_error_not_a_crash() {
+    let n = 10_000;
+    let (code, stderr) = validate(
+        "config.hcl",
+        &format!("{}{}", "\"a\" = {".repeat(n), "}".repeat(n)),
+    );
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:1:455: syntax error: nested too deeply: blocks, objects and lists may nest at most 64 levels deep\n\
+         1 problem found in the config\n"
+    );
+    let (code, stderr) = validate(
+        "config.hcl",
+        &format!("{}{}", "a {\n".repeat(5_000), "}\n".repeat(5_000)),
+    );
+    assert_eq!(code, 78);
+    assert!(
+        stderr.starts_with("error: CONFIG:65:3: syntax error: nested too deeply"),
+        "{stderr}"
+    );
+}

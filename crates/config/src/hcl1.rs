@@ -18,7 +18,7 @@
 //! Comments are `#`, `//` and `/* … */`. Numbers are kept as written (`0640` stays octal for
 //! the decoder). Strings keep `${…}` verbatim; Vault does not evaluate them either.
 
-use crate::syntax::{Entry, Node, Value, heredoc_body, unescape};
+use crate::syntax::{Entry, MAX_DEPTH, Node, Value, heredoc_body, too_deep, unescape};
 
 /// A syntax error at a byte offset.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +31,11 @@ pub struct ParseError {
 
 /// Parses a whole HCL1 file into an object node.
 pub fn parse(text: &str) -> Result<Node, ParseError> {
-    let mut parser = Parser { text, pos: 0 };
+    let mut parser = Parser {
+        text,
+        pos: 0,
+        depth: 0,
+    };
     let entries = parser.body(None)?;
     parser.skip_trivia()?;
     if parser.pos < text.len() {
@@ -46,6 +50,9 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
 struct Parser<'t> {
     text: &'t str,
     pos: usize,
+    /// How many objects and lists enclose the current position (the file's body is 0). Each
+    /// label of a block (`a "b" "c" { … }`) counts as one more level, as it nests in the tree.
+    depth: usize,
 }
 
 impl<'t> Parser<'t> {
@@ -54,6 +61,16 @@ impl<'t> Parser<'t> {
             offset: self.pos,
             message: message.into(),
         }
+    }
+
+    /// Goes one level deeper at the current position (a `{` or a `[`), or refuses to
+    /// go deeper than [`MAX_DEPTH`]; the recursion stays far from the end of the stack.
+    fn enter(&mut self) -> Result<(), ParseError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.error(too_deep()));
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     fn rest(&self) -> &'t str {
@@ -125,22 +142,30 @@ impl<'t> Parser<'t> {
             self.skip_trivia()?;
             match self.peek() {
                 Some('"') => {
+                    self.check_label_depth(keys.len())?;
                     let start = self.pos;
                     let key = self.string()?;
                     keys.push((key, start..self.pos));
                 }
                 Some(c) if is_ident_start(c) => {
+                    self.check_label_depth(keys.len())?;
                     let start = self.pos;
                     let key = self.ident().to_owned();
                     keys.push((key, start..self.pos));
                 }
                 Some('=' | ':') if !keys.is_empty() => {
                     self.pos += 1;
+                    let labels = keys.len() - 1;
+                    self.depth += labels;
                     let value = self.value()?;
+                    self.depth -= labels;
                     return Ok(nest(keys, value));
                 }
                 Some('{') if !keys.is_empty() => {
+                    let labels = keys.len() - 1;
+                    self.depth += labels;
                     let value = self.object()?;
+                    self.depth -= labels;
                     return Ok(nest(keys, value));
                 }
                 _ if keys.is_empty() => {
@@ -171,6 +196,14 @@ impl<'t> Parser<'t> {
         }
     }
 
+    /// A key after `keys_before` others is a label, which nests one level deeper.
+    fn check_label_depth(&self, keys_before: usize) -> Result<(), ParseError> {
+        if self.depth + keys_before > MAX_DEPTH {
+            return Err(self.error(too_deep()));
+        }
+        Ok(())
+    }
+
     fn value(&mut self) -> Result<Node, ParseError> {
         self.skip_trivia()?;
         let start = self.pos;
@@ -178,6 +211,7 @@ impl<'t> Parser<'t> {
             Some('"') => Value::String(self.string()?),
             Some('{') => return self.object(),
             Some('[') => {
+                self.enter()?;
                 self.pos += 1;
                 let mut items = Vec::new();
                 loop {
@@ -185,6 +219,7 @@ impl<'t> Parser<'t> {
                     match self.peek() {
                         Some(']') => {
                             self.pos += 1;
+                            self.depth -= 1;
                             break;
                         }
                         Some(',') => self.pos += 1,
@@ -236,9 +271,11 @@ impl<'t> Parser<'t> {
 
     fn object(&mut self) -> Result<Node, ParseError> {
         let start = self.pos;
+        self.enter()?;
         self.pos += 1; // `{`
         let entries = self.body(Some(start))?;
         self.pos += 1; // `}`
+        self.depth -= 1;
         Ok(Node {
             value: Value::Object(entries),
             span: start..self.pos,
@@ -442,5 +479,45 @@ mode = 0640
         )
         .unwrap_err();
         assert_eq!(error.offset, 6);
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // Each case would overflow the stack of a test thread without the limit.
+        let n = 10_000;
+        let error = parse(&format!("{}{}", "\"a\" = {".repeat(n), "}".repeat(n))).unwrap_err();
+        assert_eq!(error.message, too_deep());
+        assert_eq!(error.offset, MAX_DEPTH * 7 + 6, "the 65th `{{`");
+        let n = 50_000;
+        let error = parse(&format!("a = {}{}", "[".repeat(n), "]".repeat(n))).unwrap_err();
+        assert_eq!((error.offset, error.message), (4 + MAX_DEPTH, too_deep()));
+        let n = 5_000;
+        let error = parse(&format!("{}{}", "a {".repeat(n), "}".repeat(n))).unwrap_err();
+        assert_eq!(
+            (error.offset, error.message),
+            (MAX_DEPTH * 3 + 2, too_deep())
+        );
+        // Labels nest too: `a "b" "b" … {}` is a = { b = { b = … } }.
+        let error = parse(&format!("a {}{{}}", "\"b\" ".repeat(100_000))).unwrap_err();
+        assert_eq!(
+            (error.offset, error.message),
+            (2 + MAX_DEPTH * 4, too_deep())
+        );
+        let error = parse(&format!("a {}= 1", "b ".repeat(100_000))).unwrap_err();
+        assert_eq!(
+            (error.offset, error.message),
+            (2 + MAX_DEPTH * 2, too_deep())
+        );
+        // Exactly the limit is fine, whether by objects, lists or labels.
+        let n = MAX_DEPTH;
+        parse(&format!(
+            "a = {}{}",
+            "{ b = ".repeat(n - 1),
+            "[1]".to_owned() + &"}".repeat(n - 1)
+        ))
+        .unwrap();
+        parse(&format!("{}{}", "a {".repeat(n), "}".repeat(n))).unwrap();
+        parse(&format!("a {}{{}}", "\"b\" ".repeat(n - 1))).unwrap();
+        parse(&format!("a {}{{}}", "\"b\" ".repeat(n))).unwrap_err();
     }
 }

@@ -11,7 +11,7 @@ use hcl::edit::parser;
 use hcl::edit::repr::Span;
 use hcl::edit::structure::{Body, Structure};
 
-use crate::syntax::{Entry, Node, Value, heredoc_body, unescape};
+use crate::syntax::{Entry, LineIndex, MAX_DEPTH, Node, Value, heredoc_body, too_deep, unescape};
 
 /// A syntax error reported by hcl-rs.
 #[derive(Debug, Clone)]
@@ -38,11 +38,29 @@ impl From<parser::Error> for ParseError {
     }
 }
 
+impl ParseError {
+    fn at(text: &str, offset: usize, message: String) -> Self {
+        let (line, column) = LineIndex::new(text).line_col(text, offset);
+        ParseError {
+            line,
+            column,
+            offset,
+            message,
+        }
+    }
+}
+
 /// Parses an HCL2 file.
+///
+/// hcl-rs limits how deeply blocks and expressions nest, but not how many labels a block has,
+/// and each label is one more level of the tree; a block whose labels would nest deeper than
+/// [`MAX_DEPTH`] is refused here, so that no tree is deeper than the parsers allow.
 pub fn parse_body(text: &str) -> Result<Node, ParseError> {
     let body = parser::parse_body(text)?;
+    let entries =
+        body_entries(&body, text, 0).map_err(|offset| ParseError::at(text, offset, too_deep()))?;
     Ok(Node {
-        value: Value::Object(body_entries(&body, text)),
+        value: Value::Object(entries),
         span: 0..text.len(),
     })
 }
@@ -77,7 +95,9 @@ fn shift(node: &mut Node, by: usize) {
     }
 }
 
-fn body_entries(body: &Body, text: &str) -> Vec<Entry> {
+/// The entries of a block body `depth` levels below the top; on a block nested too deeply,
+/// the offset of the label (or block) that goes too deep.
+fn body_entries(body: &Body, text: &str, depth: usize) -> Result<Vec<Entry>, usize> {
     body.iter()
         .map(|structure| match structure {
             Structure::Attribute(attribute) => {
@@ -87,17 +107,39 @@ fn body_entries(body: &Body, text: &str) -> Vec<Entry> {
                     // Messages about a block-like object point at its key.
                     value.span.start = key_span.start;
                 }
-                Entry {
+                Ok(Entry {
                     key: attribute.key.as_str().to_owned(),
                     key_span,
                     value,
-                }
+                })
             }
             Structure::Block(block) => {
+                // `a "b" "c" { … }` is a = { b = { c = { … } } }: the body is one level deeper
+                // than `a` for each label.
+                let body_depth = depth + 1 + block.labels.len();
+                if body_depth > MAX_DEPTH {
+                    // Label `i` makes level `depth + 1 + i`; past the labels, the body's `{`.
+                    let labels_end = block
+                        .labels
+                        .last()
+                        .and_then(|label| label.span())
+                        .unwrap_or_else(|| span_of(&block.ident))
+                        .end;
+                    let brace = text
+                        .get(labels_end..)
+                        .and_then(|rest| rest.find('{'))
+                        .map_or(labels_end, |at| labels_end + at);
+                    let offset = block
+                        .labels
+                        .get(MAX_DEPTH.saturating_sub(depth))
+                        .and_then(|label| label.span())
+                        .map_or(brace, |span| span.start);
+                    return Err(offset);
+                }
                 // Messages about a block ("needs `contents`") point at its first line.
                 let body_span = span_of(&block.ident).start..span_of(block).end;
                 let mut value = Node {
-                    value: Value::Object(body_entries(&block.body, text)),
+                    value: Value::Object(body_entries(&block.body, text, body_depth)?),
                     span: body_span,
                 };
                 for label in block.labels.iter().rev() {
@@ -112,11 +154,11 @@ fn body_entries(body: &Body, text: &str) -> Vec<Entry> {
                         span,
                     };
                 }
-                Entry {
+                Ok(Entry {
                     key: block.ident.as_str().to_owned(),
                     key_span: span_of(&block.ident),
                     value,
-                }
+                })
             }
         })
         .collect()
@@ -189,4 +231,34 @@ fn expression_node(expression: &Expression, text: &str) -> Node {
 
 fn span_of(item: &impl Span) -> Range<usize> {
     item.span().unwrap_or(0..0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // hcl-rs limits nested blocks and expressions itself.
+        let n = 5_000;
+        assert!(parse_body(&format!("{}{}", "a {".repeat(n), "}".repeat(n))).is_err());
+        let n = 50_000;
+        assert!(parse_body(&format!("a = {}{}", "[".repeat(n), "]".repeat(n))).is_err());
+        // Labels it does not limit; each one nests the tree one level deeper, and dropping a
+        // tree 100,000 levels deep would overflow the stack of a test thread.
+        let text = format!("a {}{{}}", "\"b\" ".repeat(100_000));
+        let error = parse_body(&text).unwrap_err();
+        assert_eq!(
+            (error.offset, error.message),
+            (2 + MAX_DEPTH * 4, too_deep())
+        );
+        assert_eq!((error.line, error.column), (1, 3 + MAX_DEPTH * 4));
+        // At the limit: 63 labels are fine, 64 put the body one level too deep.
+        parse_body(&format!("a {}{{}}", "\"b\" ".repeat(MAX_DEPTH - 1))).unwrap();
+        let error = parse_body(&format!("a {}{{}}", "\"b\" ".repeat(MAX_DEPTH))).unwrap_err();
+        assert_eq!(error.offset, 2 + MAX_DEPTH * 4);
+        let error =
+            parse_body(&format!("x {{\n  a {}{{}}\n}}", "\"b\" ".repeat(MAX_DEPTH))).unwrap_err();
+        assert_eq!(error.offset, 8 + (MAX_DEPTH - 1) * 4, "the 64th label");
+    }
 }

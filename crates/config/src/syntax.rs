@@ -11,6 +11,16 @@
 
 use std::ops::Range;
 
+/// How deeply blocks, objects and lists may nest below the top level of a file, as in hcl-rs.
+/// The parsers are recursive; the limit keeps hostile or broken input from overflowing the
+/// stack, and no real config comes close to it.
+pub const MAX_DEPTH: usize = 64;
+
+/// The message of a syntax error at the `{`, `[` or label that goes deeper than [`MAX_DEPTH`].
+pub fn too_deep() -> String {
+    format!("nested too deeply: blocks, objects and lists may nest at most {MAX_DEPTH} levels deep")
+}
+
 /// A value with the byte range of the source it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
