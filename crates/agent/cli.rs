@@ -21,6 +21,9 @@ const VALUE_FLAGS: &[&str] = &[
     "namespace",
 ];
 
+/// Boolean flags, which Vault's CLI also accepts as `-flag=true` / `-flag=false`.
+const BOOL_FLAGS: &[&str] = &["exit-after-auth", "tls-skip-verify"];
+
 /// Rewrites Vault-style `-flag[=value]` arguments to `--flag[=value]`.
 pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let mut value_expected = false;
@@ -39,6 +42,14 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
                 None => (flag, false),
             };
             value_expected = !value && VALUE_FLAGS.contains(&name);
+            // Go's flag package takes `-exit-after-auth=true` for a boolean; clap takes only
+            // `--exit-after-auth`. `=false` is the same as leaving the flag out.
+            if BOOL_FLAGS.contains(&name) && value {
+                return match flag.split_once('=').map(|(_, v)| v.to_ascii_lowercase()) {
+                    Some(v) if matches!(v.as_str(), "false" | "0" | "f") => OsString::new(),
+                    _ => OsString::from(format!("--{name}")),
+                };
+            }
             // `-h` stays a short flag; `-word` becomes `--word`.
             if text.starts_with("--")
                 || name.len() < 2
@@ -49,6 +60,7 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
                 OsString::from(format!("-{text}"))
             }
         })
+        .filter(|arg| !arg.is_empty())
         .collect()
 }
 
@@ -198,6 +210,22 @@ mod tests {
         };
         assert_eq!(args.log_level, Some(LogLevel::Warn));
         assert!(parse(&["vaultward", "-version"]).version);
+    }
+
+    #[test]
+    fn boolean_flags_with_values() {
+        let Some(Command::Agent(args)) =
+            parse(&["vaultward", "agent", "-config=x", "-exit-after-auth=true"]).command
+        else {
+            panic!("not agent")
+        };
+        assert!(args.exit_after_auth);
+        let Some(Command::Agent(args)) =
+            parse(&["vaultward", "agent", "-config=x", "-tls-skip-verify=false"]).command
+        else {
+            panic!("not agent")
+        };
+        assert!(!args.tls_skip_verify);
     }
 
     #[test]

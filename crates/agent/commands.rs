@@ -105,7 +105,12 @@ async fn run(job: &Job) {
             command
         }
     };
-    command.stdin(Stdio::null()).kill_on_drop(true);
+    // Its own process group, so a timeout kills the whole command (`sh -c` and its children),
+    // not just the shell.
+    command
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .process_group(0);
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(spawn_error) => {
@@ -124,6 +129,12 @@ async fn run(job: &Job) {
             error!(command = %shown, error = %wait_error, "Could not wait for the command.")
         }
         Err(_) => {
+            if let Some(group) = child
+                .id()
+                .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+            {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
             let _ = child.kill().await;
             error!(command = %shown, templates = %templates, timeout = ?job.command.timeout, "The command timed out and was killed.");
         }

@@ -224,7 +224,16 @@ impl Daemon {
     }
 
     async fn on_secrets_due(&mut self) -> Result<(), Failure> {
-        let due = self.agent.engine.due(Instant::now());
+        // Reads due soon are refreshed together with the ones due now: one wake-up instead of
+        // a burst of them, since every read has its own jittered schedule.
+        let slack = (self
+            .agent
+            .config
+            .template_config
+            .static_secret_render_interval
+            / 10)
+            .min(Duration::from_secs(30));
+        let due = self.agent.engine.due(later(slack));
         let mut refetch = Vec::new();
         for item in due {
             match item.action {

@@ -67,6 +67,12 @@ fn config_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 fn read_one(path: &Path, sources: &mut Vec<Source>, problems: &mut Vec<String>) {
     let name = path.display().to_string();
     match std::fs::metadata(path) {
+        Ok(metadata) if !metadata.is_file() => {
+            problems.push(format!(
+                "{name}: not a regular file (a device, FIFO or socket cannot be a config file)"
+            ));
+            return;
+        }
         Ok(metadata) if metadata.len() > MAX_CONFIG_BYTES => {
             problems.push(format!(
                 "{name}: the file is {} bytes; a config file may be at most 4 MiB",

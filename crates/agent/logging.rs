@@ -14,6 +14,22 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::cli::{LogFormat, LogLevel};
 
+/// Standard error that never fails: a log collector that went away (a broken pipe) or a full
+/// disk must not take the agent down with it.
+struct Stderr;
+
+impl std::io::Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
 /// Changes the log level of the running process (after a reload).
 pub type LevelSetter = Box<dyn Fn(LogLevel) + Send + Sync>;
 
@@ -41,7 +57,7 @@ fn targets(level: LogLevel) -> Targets {
 pub fn init(level: LogLevel, format: LogFormat) -> LevelSetter {
     let builder = tracing_subscriber::fmt()
         .with_max_level(LevelFilter::TRACE)
-        .with_writer(std::io::stderr)
+        .with_writer(|| Stderr)
         .with_target(false);
     match format {
         LogFormat::Standard => {

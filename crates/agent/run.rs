@@ -62,6 +62,12 @@ pub async fn agent(
     exit_after_auth: bool,
     reload: crate::daemon::Reload,
 ) -> Result<(), Failure> {
+    // First of all, so that an early SIGHUP or SIGTERM does not kill the process with the
+    // default action and leave a pid file behind.
+    let shutdown = Arc::new(
+        crate::signals::Signals::install()
+            .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?,
+    );
     info!(
         address = %resolved.client.address,
         "Using server {} (from {}).",
@@ -88,16 +94,11 @@ pub async fn agent(
         None => None,
     };
     let mut agent = prepare(config, &resolved)?;
-    let shutdown = Arc::new(
-        crate::signals::Signals::install()
-            .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?,
-    );
 
     let token = tokio::select! {
         token = login(&mut agent) => token?,
         signal = shutdown.stop() => {
-            info!(signal, "Shutting down before the first login completed.");
-            return Ok(());
+            return interrupted(signal, exit_after_auth, "before the first login completed");
         }
     };
     write_sinks(&agent.sinks, &token)?;
@@ -109,20 +110,37 @@ pub async fn agent(
     if exit_after_auth {
         let mut render_backoff = Backoff::try_new(agent.backoff.min(), agent.backoff.max())
             .map_err(|error| Failure::Config(error.to_string()))?;
-        tokio::select! {
-            rendered = render_with_retries(&agent, &source, &mut render_backoff, EXIT_AFTER_AUTH_RENDER_ATTEMPTS) => {
-                // Commands of changed files run before the exit, as Vault Agent runs them.
-                crate::commands::run_all(commands_of(&agent.config, &rendered?)).await;
-            }
+        let written = tokio::select! {
+            rendered = render_with_retries(&agent, &source, &mut render_backoff, EXIT_AFTER_AUTH_RENDER_ATTEMPTS) => rendered?,
             signal = shutdown.stop() => {
-                info!(signal, "Shutting down before every template rendered.");
-                return Ok(());
+                return interrupted(signal, true, "before every template was rendered");
+            }
+        };
+        // Commands of changed files run before the exit, as Vault Agent runs them.
+        tokio::select! {
+            () = crate::commands::run_all(commands_of(&agent.config, &written)) => {}
+            signal = shutdown.stop() => {
+                return interrupted(signal, true, "while the template commands ran");
             }
         }
         info!("Every sink is written and every template rendered; exiting (exit_after_auth).");
         return Ok(());
     }
     crate::daemon::run(agent, token, source, shutdown, reload).await
+}
+
+/// A stop signal before the job was done: with `exit_after_auth` that is a failure (exit 1,
+/// so `vaultward agent -exit-after-auth && start-app` does not start the app without its
+/// secrets); a long-running agent just stops (exit 0).
+fn interrupted(signal: &'static str, exit_after_auth: bool, when: &str) -> Result<(), Failure> {
+    if exit_after_auth {
+        Err(Failure::Runtime(format!(
+            "stopped by {signal} {when}; nothing is complete"
+        )))
+    } else {
+        info!(signal, "Shutting down {when}.");
+        Ok(())
+    }
 }
 
 /// Builds the client, sinks, templates and auth method; fails before any network call.
@@ -207,9 +225,17 @@ pub fn check_destinations(templates: &[Template]) -> Result<(), Failure> {
     for template in templates {
         let name = template_name(template);
         let destination = &template.destination;
-        if destination.is_dir() {
+        vaultward_core::fs::remove_stale_temporary_files(destination);
+        if let Ok(metadata) = std::fs::metadata(destination)
+            && !metadata.is_file()
+        {
+            let what = if metadata.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file (a device, FIFO or socket)"
+            };
             problems.push(format!(
-                "{name}: the destination `{}` is a directory",
+                "{name}: the destination `{}` is {what}",
                 destination.display()
             ));
             continue;

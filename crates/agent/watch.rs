@@ -7,7 +7,8 @@
 //! its content with what was seen last, so event names never matter. A slow periodic check is
 //! the fallback where inotify does not work (NFS, some overlay filesystems).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 
@@ -48,9 +49,20 @@ impl FileWatch {
     /// Watches `files` (through their parent directories).
     pub fn new(files: Vec<(PathBuf, FileKind)>) -> Self {
         let (sender, events) = mpsc::unbounded_channel();
+        // Only events about a watched name (or Kubernetes' `..data` link, whose swap changes
+        // every file behind it) matter; other files in the same directory are ignored.
+        let mut names: HashSet<OsString> = files
+            .iter()
+            .filter_map(|(path, _)| path.file_name().map(OsString::from))
+            .collect();
+        names.insert(OsString::from("..data"));
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             if let Ok(event) = event
                 && !matches!(event.kind, EventKind::Access(_))
+                && event
+                    .paths
+                    .iter()
+                    .any(|path| path.file_name().is_some_and(|name| names.contains(name)))
             {
                 let _ = sender.send(());
             }

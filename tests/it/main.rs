@@ -14,6 +14,7 @@
 
 mod config_errors; // `validate` and `agent` messages for bad configs, word for word; no server.
 mod examples; // Every config under examples/ and config/ validates.
+mod faults; // Faults and hostile surroundings: each test was a defect once.
 mod long_running; // Sidecar and systemd shapes: renewal, refresh, commands, signals, reload, watching.
 mod main_job; // The main job end to end against a real server.
 mod support; // Helpers: a per-test directory with a server, AppRole files and the binary.

@@ -7,7 +7,7 @@
 //!    (no new inode, no mtime change, no command to run).
 //! 2. Otherwise a temporary file is created **in the same directory** with the final mode
 //!    (never broader), the content is written and fsynced, and the file is renamed over the
-//!    destination; the directory is fsynced so the rename survives a crash.
+//!    destination.
 //!
 //! A reader therefore sees the old file or the new one, never a partial one, and a failed write
 //! leaves the old content and no temporary file behind.
@@ -55,6 +55,20 @@ pub fn write_if_changed(
 
 /// Writes `contents` to `path` with `mode` atomically, always.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
+    if let Ok(metadata) = std::fs::metadata(path)
+        && !metadata.is_file()
+    {
+        let what = if metadata.is_dir() {
+            "it is a directory"
+        } else {
+            "it is not a regular file (a device, FIFO or socket)"
+        };
+        return Err(WriteError {
+            path: path.to_path_buf(),
+            step: "check the destination",
+            source: io::Error::new(io::ErrorKind::InvalidInput, what),
+        });
+    }
     let fail = |step: &'static str| {
         move |source: io::Error| WriteError {
             path: path.to_path_buf(),
@@ -86,20 +100,22 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), Write
     temp.write_all(contents)
         .map_err(fail("write the temporary file"))?;
     temp.as_file()
-        .sync_all()
+        .sync_data()
         .map_err(fail("fsync the temporary file"))?;
+    // The directory is not fsynced after the rename: after a crash the rename may be lost and
+    // the previous file still there (whole, never partial), which the next render repairs.
+    // That halves the fsyncs of a render of many files.
     temp.persist(path)
         .map_err(|error| fail("rename the temporary file over the destination")(error.error))?;
-    // Make the rename durable. Some filesystems refuse to fsync a directory; the data is already
-    // in place, so that is not an error worth failing the write for.
-    if let Ok(directory) = File::open(dir) {
-        let _ = directory.sync_all();
-    }
     Ok(())
 }
 
 /// True when `path` is a regular file holding exactly `contents` with `mode`.
 fn is_unchanged(path: &Path, contents: &[u8], mode: u32) -> bool {
+    // Never open what is not a regular file: opening a FIFO blocks until a writer comes.
+    if !std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file()) {
+        return false;
+    }
     let Ok(mut file) = File::open(path) else {
         return false;
     };
@@ -116,8 +132,8 @@ fn is_unchanged(path: &Path, contents: &[u8], mode: u32) -> bool {
     file.read_to_end(&mut existing).is_ok() && existing == contents
 }
 
-/// Checks that files can be created in `directory`, by creating and removing a temporary
-/// file there; a missing directory is reported as such.
+/// Checks that files can be created in `directory`, by creating, filling and removing a
+/// temporary file there (a full disk is found too); a missing directory is reported as such.
 pub fn check_directory_writable(directory: &Path) -> io::Result<()> {
     if !directory.is_dir() {
         return Err(io::Error::new(
@@ -125,12 +141,45 @@ pub fn check_directory_writable(directory: &Path) -> io::Result<()> {
             "the directory does not exist",
         ));
     }
-    tempfile::Builder::new()
+    let mut probe = tempfile::Builder::new()
         .prefix(".vaultward-write-check.")
         .tempfile_in(directory)
-        .map(drop)
         // tempfile adds the temporary file's name to the message; the kind says it all.
-        .map_err(|error| io::Error::from(error.kind()))
+        .map_err(|error| io::Error::from(error.kind()))?;
+    probe.write_all(&[0u8; 4096])?;
+    probe.as_file().sync_all()
+}
+
+/// Removes temporary files a killed earlier run left next to `path` (`.<name>.XXXXXX.tmp`,
+/// the names [`write_atomic`] uses); they may hold a token or a secret.
+pub fn remove_stale_temporary_files(path: &Path) {
+    let (Some(directory), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
+    else {
+        return;
+    };
+    let directory = if directory.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        directory
+    };
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        // tempfile's random part is 6 characters: `.` + name + `.` + 6 + `.tmp`.
+        if file_name.starts_with(&prefix)
+            && file_name.ends_with(".tmp")
+            && file_name.len() == prefix.len() + 10
+            && entry.file_type().is_ok_and(|kind| kind.is_file())
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -42,6 +42,14 @@ impl FileSink {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
             _ => Path::new("."),
         };
+        vaultward_core::fs::remove_stale_temporary_files(&self.path);
+        if self.path.is_dir() {
+            return Err(WriteError {
+                path: self.path.clone(),
+                step: "check the sink path",
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "it is a directory"),
+            });
+        }
         vaultward_core::fs::check_directory_writable(dir).map_err(|source| WriteError {
             path: self.path.clone(),
             step: "check that its directory is writable",

@@ -82,22 +82,25 @@ impl HelperDef for Lookup {
                 )));
             }
             Some(value) => {
+                let found = kind_of(value);
                 return Err(other(format!(
-                    "`{name}` needs a path as a string, found `{value}`"
+                    "`{name}` needs a path as a string, found {found}"
                 )));
             }
         };
         let key = match helper.param(1).map(|p| p.value()) {
             None => None,
             Some(Value::String(key)) if self.kind == Kind::Kv => Some(key.clone()),
+            // Values may be secrets: messages name their kind, never their content.
             Some(value) => {
+                let found = kind_of(value);
                 return Err(other(match self.kind {
                     Kind::Kv => format!(
-                        "`kv` takes a key as a string as its second argument, found `{value}`"
+                        "`kv` takes a key as a string as its second argument, found {found}"
                     ),
-                    Kind::Secret => {
-                        format!("`secret` takes one argument, the path; found another: `{value}`")
-                    }
+                    Kind::Secret => format!(
+                        "`secret` takes one argument, the path; found another one ({found})"
+                    ),
                 }));
             }
         };
@@ -204,6 +207,12 @@ pub(crate) fn unknown_helper(text: &str) -> Option<String> {
                     .or_else(|| helper.template.as_ref().and_then(in_template))
                     .or_else(|| helper.inverse.as_ref().and_then(in_template))
             }
+            TemplateElement::PartialExpression(_) | TemplateElement::PartialBlock(_) => {
+                Some(">".to_owned())
+            }
+            TemplateElement::DecoratorExpression(_) | TemplateElement::DecoratorBlock(_) => {
+                Some("*".to_owned())
+            }
             _ => None,
         }
     }
@@ -212,6 +221,9 @@ pub(crate) fn unknown_helper(text: &str) -> Option<String> {
     }
     let template = Template::compile(text).ok()?;
     let name = in_template(&template)?;
+    if name == ">" || name == "*" {
+        return Some("partials (`{{> name}}`) and decorators (`{{#*inline}}`) are not supported in vaultward templates".to_owned());
+    }
     let hint = match name.as_str() {
         "env" | "file" | "printf" | "index" | "base64Decode" | "base64Encode" | "trimSpace"
         | "toYAML" => " (a Go template function of Vault Agent; Go templates are planned)",
@@ -220,6 +232,18 @@ pub(crate) fn unknown_helper(text: &str) -> Option<String> {
     Some(format!(
         "unknown helper `{name}`{hint}; the helpers are `secret`, `kv`, `concat`, `toJSON`, `toJSONPretty` and Handlebars' own (`if`, `unless`, `each`, `with`, `lookup`, `eq`, `and`, `or`, `not`, …)"
     ))
+}
+
+/// What kind of value a JSON value is, for messages that must not show secret content.
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// `toJSON value` / `toJSONPretty value`: a value as JSON text.

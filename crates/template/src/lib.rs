@@ -155,7 +155,9 @@ fn due_at(lease: &Lease, static_interval: Duration, now: Instant) -> Instant {
     } else {
         static_interval.mul_f64(rng.random_range(0.85..1.0))
     };
-    now + delay.max(Duration::from_millis(100))
+    // A huge lease (or interval) must not overflow the clock: far away is "never".
+    now.checked_add(delay.max(Duration::from_millis(100)))
+        .unwrap_or_else(|| now + Duration::from_secs(10 * 365 * 24 * 3600))
 }
 
 /// What one template needs to be compiled.
@@ -505,6 +507,12 @@ impl Engine {
         if let Some(deps) = state.deps.get_mut(index) {
             *deps = used;
         }
+        // Handlebars starts every output with an 8 KiB buffer; a render of many templates
+        // keeps every output until they are written, so give the spare room back.
+        let result = result.map(|mut text| {
+            text.shrink_to_fit();
+            text
+        });
         if let Ok(text) = &result
             && text.contains("[object]")
         {

@@ -228,7 +228,7 @@ async fn wrong_helper_arguments_are_not_retried() {
     let failure = results[0].1.as_ref().unwrap_err();
     assert_eq!(
         failure.message,
-        "`secret` needs a path as a string, found `42` (line 1, column 1)"
+        "`secret` needs a path as a string, found a number (line 1, column 1)"
     );
     assert!(!failure.retryable);
 }
@@ -443,4 +443,51 @@ async fn a_misspelled_key_gets_the_nearest_one() {
             .contains("; did you mean `password`?"),
         "{results:?}"
     );
+}
+
+#[test]
+fn partials_are_refused_at_compile_time() {
+    let errors = Engine::new(vec![spec(
+        "t",
+        "{{#*inline \"a\"}}x{{> a}}{{/inline}}{{> a}}",
+        false,
+    )])
+    .err()
+    .unwrap();
+    assert!(
+        errors[0].message.starts_with("partials"),
+        "{}",
+        errors[0].message
+    );
+    let errors = Engine::new(vec![spec(
+        "t",
+        "{{> (kv \"secret/app\" \"password\")}}",
+        false,
+    )])
+    .err()
+    .unwrap();
+    assert!(
+        errors[0].message.starts_with("partials"),
+        "{}",
+        errors[0].message
+    );
+}
+
+#[tokio::test]
+async fn errors_never_show_secret_values() {
+    let source = MapSource::with(&[(kv("secret/app"), json!({ "password": "S3cr3t-value" }))]);
+    let engine = Engine::new(vec![
+        spec("a", "{{secret (kv \"secret/app\")}}", false),
+        spec(
+            "b",
+            "{{secret \"x\" (kv \"secret/app\" \"password\")}}",
+            false,
+        ),
+        spec("c", "{{kv \"secret/app\" (kv \"secret/app\")}}", false),
+    ])
+    .unwrap();
+    for result in render(&engine, &source).await {
+        let message = result.unwrap_err();
+        assert!(!message.contains("S3cr3t"), "{message}");
+    }
 }

@@ -209,7 +209,11 @@ impl VaultClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
             .no_proxy();
-        if let Some(pem) = &settings.ca_cert_pem {
+        if !settings.address.starts_with("https://") {
+            // Plain HTTP needs no trust store: loading the system's CA certificates would cost
+            // milliseconds on every start (and fail on a host that has none).
+            builder = builder.tls_certs_only(std::iter::empty());
+        } else if let Some(pem) = &settings.ca_cert_pem {
             let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|error| {
                 VaultError::Setup(format!("the CA certificate file is not valid PEM: {error}"))
             })?;
