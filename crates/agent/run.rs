@@ -288,11 +288,7 @@ async fn login(agent: &mut Agent) -> Result<Token, Failure> {
         exit_on_err,
     )
     .await
-    .map_err(|error| {
-        Failure::Runtime(format!(
-            "{error} (exit_on_err is set, so vaultward exits instead of retrying)"
-        ))
-    })
+    .map_err(|error| Failure::Runtime(vaultward_auth::describe_final_failure(&error, exit_on_err)))
 }
 
 /// Writes `token` to every sink; a sink that fails is reported, the others are still written.

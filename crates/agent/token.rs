@@ -213,8 +213,9 @@ impl TokenTask {
         )
         .await
         .map_err(|login_error| {
-            Failure::Runtime(format!(
-                "{login_error} (exit_on_err is set, so vaultward exits instead of retrying)"
+            Failure::Runtime(vaultward_auth::describe_final_failure(
+                &login_error,
+                self.exit_on_err,
             ))
         })?;
         if let Err(Failure::Runtime(message) | Failure::Config(message)) =

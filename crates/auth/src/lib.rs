@@ -86,6 +86,18 @@ impl AuthError {
         matches!(self, AuthError::Login { source, .. } if matches!(source.status(), Some(400 | 403)))
     }
 
+    /// True when retrying cannot help: the client itself could not be set up (a malformed
+    /// address, for instance).
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            AuthError::Login {
+                source: VaultError::Setup(_),
+                ..
+            }
+        )
+    }
+
     /// True when the login got 403, which for AppRole means the role is locked out after
     /// repeated failures (wrong credentials get 400).
     pub fn is_locked_out(&self) -> bool {
@@ -229,6 +241,15 @@ fn read_optional(path: &Path) -> io::Result<Option<SecretString>> {
     }
 }
 
+/// Why a failed login ended the agent, for its exit message.
+pub fn describe_final_failure(failure: &AuthError, exit_on_err: bool) -> String {
+    if exit_on_err && !failure.is_fatal() {
+        format!("{failure} (exit_on_err is set, so vaultward exits instead of retrying)")
+    } else {
+        failure.to_string()
+    }
+}
+
 /// Logs in, retrying with `backoff` until it works; with `exit_on_err`, returns the first error.
 pub async fn login_with_backoff(
     method: &mut AppRoleLogin,
@@ -249,7 +270,7 @@ pub async fn login_with_backoff(
                 );
                 return Ok(token);
             }
-            Err(failure) if exit_on_err => return Err(failure),
+            Err(failure) if exit_on_err || failure.is_fatal() => return Err(failure),
             Err(failure) => {
                 let delay = backoff.next_delay();
                 if failure.is_locked_out() {

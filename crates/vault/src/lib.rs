@@ -20,6 +20,9 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 use vaultward_core::{ExposeSecret, SecretString};
 
+/// The largest response body accepted.
+const MAX_RESPONSE_BYTES: usize = 32 << 20;
+
 /// How to reach the server.
 #[derive(Clone)]
 pub struct ClientSettings {
@@ -359,15 +362,38 @@ impl VaultClient {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let transport = |error: reqwest::Error| VaultError::Transport {
-            method,
-            url: url.clone(),
-            timeout: error.is_timeout(),
-            cause: flatten(&error),
+        let transport = |error: reqwest::Error| {
+            if error.is_builder() {
+                // The request could not even be built (a malformed address): retrying is futile.
+                VaultError::Setup(format!("{method} {url}: {}", flatten(&error)))
+            } else {
+                VaultError::Transport {
+                    method,
+                    url: url.clone(),
+                    timeout: error.is_timeout(),
+                    cause: flatten(&error),
+                }
+            }
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(transport)?;
+        // A response larger than any secret could be is refused rather than buffered: a broken
+        // or hostile server must not exhaust the agent's memory.
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(VaultError::Decode {
+                    method,
+                    url,
+                    reason: format!(
+                        "the response is larger than {} MiB",
+                        MAX_RESPONSE_BYTES >> 20
+                    ),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         if !(200..300).contains(&status) {
             let errors = serde_json::from_slice::<Value>(&bytes)
                 .ok()
