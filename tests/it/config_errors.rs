@@ -306,3 +306,62 @@ fn deep_nesting_is_a_syntax_error_not_a_crash() {
         "{stderr}"
     );
 }
+
+const VALID_JSON: &str = r#"{
+  "auto_auth": {
+    "method": { "type": "approle", "config": { "role_id_file_path": "/r" } },
+    "sink": { "type": "file", "config": { "path": "\/tmp\/token" } }
+  },
+  "template": [{
+    "contents": "\ud83d\ude00 {{kv \"secret/app\" \"x\"}}",
+    "destination": "/tmp/out",
+    "command": "curl -s -w '%{http_code}' http://x"
+  }]
+}
+"#;
+
+#[test]
+fn valid_json_is_read_as_json_not_as_an_hcl_expression() {
+    let (code, stderr) = validate("config.json", VALID_JSON);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+}
+
+#[test]
+fn what_is_not_json_is_refused_at_its_place() {
+    for (config, expected) in [
+        (
+            VALID_JSON.replace("\"/tmp/out\",", "\"/tmp/out\", // where\n"),
+            "8:32: syntax error: JSON has no comments: remove this `//` comment",
+        ),
+        (
+            VALID_JSON.replace("http://x\"", "http://x\","),
+            "9:52: syntax error: trailing comma: JSON allows no `,` before `}`",
+        ),
+        (
+            VALID_JSON.replace(
+                "\"destination\": \"/tmp/out\",",
+                "\"destination\" = \"/tmp/out\",",
+            ),
+            "8:19: syntax error: expected `:` after the key `destination`, found `=`; JSON writes \"destination\": value",
+        ),
+        (
+            VALID_JSON.replace("\"/tmp/out\",", "\"/tmp/out\""),
+            "9:5: syntax error: expected `,` or `}` after the value of `destination`, found `\"`",
+        ),
+        (
+            VALID_JSON.trim_end().trim_end_matches('}').to_owned(),
+            "1:1: syntax error: this `{` is never closed: expected a matching `}` before the end of the file",
+        ),
+        (
+            "[]\n".to_owned(),
+            "1:1: syntax error: a JSON config must be an object `{ … }`, found a list",
+        ),
+    ] {
+        let (code, stderr) = validate("config.json", &config);
+        assert_eq!(code, 78);
+        assert_eq!(
+            stderr,
+            format!("error: CONFIG:{expected}\n1 problem found in the config\n")
+        );
+    }
+}

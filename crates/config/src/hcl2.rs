@@ -1,5 +1,5 @@
-//! Turns hcl-rs's HCL2 syntax tree (and JSON, which HCL2 reads as an object expression) into
-//! the located [`Node`] tree.
+//! Turns hcl-rs's HCL2 syntax tree into the located [`Node`] tree. (JSON has its own parser,
+//! [`crate::json`]: hcl-rs reads JSON as an HCL2 expression, which is not quite JSON.)
 //!
 //! Strings are taken from the source text rather than evaluated: a config is data, and
 //! `${…}` inside a template or a command must reach it unchanged, as Vault Agent passes it.
@@ -63,36 +63,6 @@ pub fn parse_body(text: &str) -> Result<Node, ParseError> {
         value: Value::Object(entries),
         span: 0..text.len(),
     })
-}
-
-/// Parses a JSON file (an HCL2 object expression).
-pub fn parse_json(text: &str) -> Result<Node, ParseError> {
-    // The expression parser refuses surrounding whitespace (even the final newline), so parse
-    // the trimmed text and move every span back to where it is in the file.
-    let start = text.len() - text.trim_start().len();
-    let inner = text.trim();
-    let expression = parser::parse_expr(inner).map_err(|error| {
-        let mut error = ParseError::from(error);
-        error.offset += start;
-        error
-    })?;
-    let mut node = expression_node(&expression, inner);
-    shift(&mut node, start);
-    Ok(node)
-}
-
-fn shift(node: &mut Node, by: usize) {
-    node.span = node.span.start + by..node.span.end + by;
-    match &mut node.value {
-        Value::List(items) => items.iter_mut().for_each(|item| shift(item, by)),
-        Value::Object(entries) => {
-            for entry in entries {
-                entry.key_span = entry.key_span.start + by..entry.key_span.end + by;
-                shift(&mut entry.value, by);
-            }
-        }
-        _ => {}
-    }
 }
 
 /// The entries of a block body `depth` levels below the top; on a block nested too deeply,

@@ -6,11 +6,12 @@
 //! Source (name + text) ──syntax──▶ Node tree ──decode──▶ Partial ──merge──▶ Config
 //! ```
 //!
-//! 1. **Syntax.** A `.json` file (or one that starts with `{`) is read as JSON; anything else
-//!    as HCL2 with hcl-rs ([`hcl2`]). When hcl-rs rejects the file, it is read again as HCL1
-//!    ([`hcl1`]), the dialect Vault itself uses, which accepts the quoted-key style
-//!    (`"auto_auth" = { … }`) and repeated keys; when both refuse it, the HCL1 parser's
-//!    error is reported. Both produce the same located [`syntax::Node`] tree.
+//! 1. **Syntax.** A `.json` file (or one that starts with `{`) is read as strict JSON by our
+//!    own parser ([`json`]); anything else as HCL2 with hcl-rs ([`hcl2`]). When hcl-rs rejects
+//!    the file, it is read again as HCL1 ([`hcl1`]), the dialect Vault itself uses, which
+//!    accepts the quoted-key style (`"auto_auth" = { … }`) and repeated keys; when both refuse
+//!    it, the HCL1 parser's error is reported. All three produce the same located
+//!    [`syntax::Node`] tree.
 //! 2. **Decode.** [`decode`] walks the tree block by block. Unknown keys, wrong types, decimal
 //!    file modes and missing required keys become [`ConfigError`]s with `file:line:col`; every
 //!    problem in every file is collected.
@@ -27,6 +28,7 @@ pub mod decode;
 pub mod error;
 pub mod hcl1;
 pub mod hcl2;
+pub mod json;
 pub mod model;
 pub mod syntax;
 
@@ -85,8 +87,7 @@ fn looks_like_json(source: &Source) -> bool {
 /// byte offset and message of the error that got further into the file.
 fn parse_syntax(source: &Source) -> Result<syntax::Node, (usize, String)> {
     if looks_like_json(source) {
-        return hcl2::parse_json(&source.text)
-            .map_err(|error| (error.offset, format!("invalid JSON: {}", error.message)));
+        return json::parse(&source.text).map_err(|error| (error.offset, error.message));
     }
     match hcl2::parse_body(&source.text) {
         Ok(root) => Ok(root),

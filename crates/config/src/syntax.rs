@@ -1,9 +1,9 @@
 //! The located value tree every config syntax is turned into.
 //!
 //! HCL2 (through hcl-rs), HCL1 (our own small parser, for the quoted-key style Vault accepts)
-//! and JSON all produce the same [`Node`] tree, in which every key and every value keeps the
-//! byte range it came from. The decoder reads only this tree, so every error it reports can
-//! name a `file:line:col`, whatever syntax the user wrote.
+//! and JSON (our own strict parser) all produce the same [`Node`] tree, in which every key and
+//! every value keeps the byte range it came from. The decoder reads only this tree, so every
+//! error it reports can name a `file:line:col`, whatever syntax the user wrote.
 //!
 //! Blocks follow the HCL JSON mapping: `method "approle" { … }` becomes the entry `method`
 //! whose value is an object with the single entry `approle`. Repeated keys are kept as repeated
@@ -19,6 +19,25 @@ pub const MAX_DEPTH: usize = 64;
 /// The message of a syntax error at the `{`, `[` or label that goes deeper than [`MAX_DEPTH`].
 pub fn too_deep() -> String {
     format!("nested too deeply: blocks, objects and lists may nest at most {MAX_DEPTH} levels deep")
+}
+
+/// Names a character found where something else was expected: `` `x` `` when it can be seen,
+/// `character U+0000` when it cannot (control characters, spaces other than ` `, zero-width
+/// characters, a byte order mark), and `end of file` for none.
+pub fn describe_char(c: Option<char>) -> String {
+    match c {
+        None => "end of file".to_owned(),
+        Some(c) if c.is_control() || (c.is_whitespace() && c != ' ') || is_invisible(c) => {
+            format!("character U+{:04X}", u32::from(c))
+        }
+        Some(c) => format!("`{c}`"),
+    }
+}
+
+/// Characters that print as nothing: soft hyphen, zero-width and direction marks, word
+/// joiners and the byte order mark.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
 }
 
 /// A value with the byte range of the source it came from.
