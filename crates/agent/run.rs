@@ -9,6 +9,7 @@
 //! Failures are sorted into [`Failure::Config`] (the user must fix a file or flag; exit 78)
 //! and [`Failure::Runtime`] (the server or the environment failed; exit 1).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -222,10 +223,12 @@ pub fn compile_templates(templates: &[Template]) -> Result<Engine, String> {
 /// secret_id for nothing.
 pub fn check_destinations(templates: &[Template]) -> Result<(), Failure> {
     let mut problems = Vec::new();
+    // Each directory is checked once, however many templates write into it (a render of a
+    // thousand files into one directory must not scan it a thousand times).
+    let mut directories: HashMap<PathBuf, Vec<&Template>> = HashMap::new();
     for template in templates {
         let name = template_name(template);
         let destination = &template.destination;
-        vaultward_core::fs::remove_stale_temporary_files(destination);
         if let Ok(metadata) = std::fs::metadata(destination)
             && !metadata.is_file()
         {
@@ -244,8 +247,14 @@ pub fn check_destinations(templates: &[Template]) -> Result<(), Failure> {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        directories.entry(directory).or_default().push(template);
+    }
+    let mut ordered: Vec<_> = directories.into_iter().collect();
+    ordered.sort_by(|a, b| a.0.cmp(&b.0));
+    for (directory, users) in ordered {
+        let name = template_name(users[0]);
         if !directory.exists() {
-            if !template.create_dest_dirs {
+            if !users.iter().all(|template| template.create_dest_dirs) {
                 problems.push(format!(
                     "{name}: the directory `{}` does not exist (and create_dest_dirs is false)",
                     directory.display()
@@ -270,7 +279,13 @@ pub fn check_destinations(templates: &[Template]) -> Result<(), Failure> {
                 "{name}: the directory `{}` is not writable: {error}",
                 directory.display()
             ));
+            continue;
         }
+        let names: Vec<&std::ffi::OsStr> = users
+            .iter()
+            .filter_map(|template| template.destination.file_name())
+            .collect();
+        vaultward_core::fs::remove_stale_temporary_files(&directory, &names);
     }
     if problems.is_empty() {
         Ok(())

@@ -132,8 +132,9 @@ fn is_unchanged(path: &Path, contents: &[u8], mode: u32) -> bool {
     file.read_to_end(&mut existing).is_ok() && existing == contents
 }
 
-/// Checks that files can be created in `directory`, by creating, filling and removing a
-/// temporary file there (a full disk is found too); a missing directory is reported as such.
+/// Checks that files can be created in `directory`, by creating, writing 4 KiB to and
+/// removing a temporary file there (a full disk is found too); a missing directory is
+/// reported as such.
 pub fn check_directory_writable(directory: &Path) -> io::Result<()> {
     if !directory.is_dir() {
         return Err(io::Error::new(
@@ -146,23 +147,20 @@ pub fn check_directory_writable(directory: &Path) -> io::Result<()> {
         .tempfile_in(directory)
         // tempfile adds the temporary file's name to the message; the kind says it all.
         .map_err(|error| io::Error::from(error.kind()))?;
-    probe.write_all(&[0u8; 4096])?;
-    probe.as_file().sync_all()
+    // Filesystems reserve space when data is written, so a full disk fails this write; no
+    // fsync is needed to find out (it would cost a disk flush on every start).
+    probe.write_all(&[0u8; 4096])
 }
 
-/// Removes temporary files a killed earlier run left next to `path` (`.<name>.XXXXXX.tmp`,
-/// the names [`write_atomic`] uses); they may hold a token or a secret.
-pub fn remove_stale_temporary_files(path: &Path) {
-    let (Some(directory), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
-    else {
-        return;
-    };
-    let directory = if directory.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        directory
-    };
-    let prefix = format!(".{name}.");
+/// Removes temporary files a killed earlier run left in `directory` next to the files named
+/// `names` (`.<name>.XXXXXX.tmp`, the names [`write_atomic`] uses); they may hold a token or a
+/// secret. The directory is read once.
+pub fn remove_stale_temporary_files(directory: &Path, names: &[&std::ffi::OsStr]) {
+    let prefixes: Vec<String> = names
+        .iter()
+        .filter_map(|name| name.to_str())
+        .map(|name| format!(".{name}."))
+        .collect();
     let Ok(entries) = std::fs::read_dir(directory) else {
         return;
     };
@@ -171,12 +169,14 @@ pub fn remove_stale_temporary_files(path: &Path) {
         let Some(file_name) = file_name.to_str() else {
             continue;
         };
+        if !file_name.starts_with('.') || !file_name.ends_with(".tmp") {
+            continue;
+        }
         // tempfile's random part is 6 characters: `.` + name + `.` + 6 + `.tmp`.
-        if file_name.starts_with(&prefix)
-            && file_name.ends_with(".tmp")
-            && file_name.len() == prefix.len() + 10
-            && entry.file_type().is_ok_and(|kind| kind.is_file())
-        {
+        let stale = prefixes.iter().any(|prefix| {
+            file_name.starts_with(prefix.as_str()) && file_name.len() == prefix.len() + 10
+        });
+        if stale && entry.file_type().is_ok_and(|kind| kind.is_file()) {
             let _ = std::fs::remove_file(entry.path());
         }
     }

@@ -42,7 +42,9 @@ impl FileSink {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
             _ => Path::new("."),
         };
-        vaultward_core::fs::remove_stale_temporary_files(&self.path);
+        if let Some(name) = self.path.file_name() {
+            vaultward_core::fs::remove_stale_temporary_files(dir, &[name]);
+        }
         if self.path.is_dir() {
             return Err(WriteError {
                 path: self.path.clone(),
