@@ -45,8 +45,11 @@ use crate::source::VaultSource;
 use crate::token::{Control, TokenTask, later};
 use crate::watch::{FileKind, FileWatch};
 
-/// How often watched files are re-read even without an event.
+/// How often watched files are re-read even without an event, when some directory could not
+/// be watched (NFS, some overlay filesystems)…
 const FILE_CHECK_FALLBACK: Duration = Duration::from_secs(60);
+/// …and when every directory is watched: a rare safety net, not a polling loop.
+const FILE_CHECK_SAFETY_NET: Duration = Duration::from_secs(600);
 /// How long to wait after a file event before reading the files (events come in bursts).
 const FILE_DEBOUNCE: Duration = Duration::from_millis(250);
 
@@ -107,6 +110,7 @@ pub async fn run(
 ) -> Result<(), Failure> {
     let (commands, command_task) = Runner::start();
     let files = FileWatch::new(watched_files(&agent.config));
+    let daemon_files_complete = files.complete;
     // The token task owns logging in from now on.
     let method = std::mem::replace(
         &mut agent.method,
@@ -129,7 +133,11 @@ pub async fn run(
         token_control,
         retries: HashMap::new(),
         files,
-        files_check_at: later(FILE_CHECK_FALLBACK),
+        files_check_at: later(if daemon_files_complete {
+            FILE_CHECK_SAFETY_NET
+        } else {
+            FILE_CHECK_FALLBACK
+        }),
         commands,
         signals: Arc::clone(&signals),
     };
@@ -350,7 +358,11 @@ impl Daemon {
     }
 
     async fn on_files_check(&mut self, reload: &Reload) -> Result<(), Failure> {
-        self.files_check_at = later(FILE_CHECK_FALLBACK);
+        self.files_check_at = later(if self.files.complete {
+            FILE_CHECK_SAFETY_NET
+        } else {
+            FILE_CHECK_FALLBACK
+        });
         let changed = self.files.changed();
         if changed.contains(&FileKind::TemplateSource) {
             info!("A template source file changed; reloading.");

@@ -25,6 +25,9 @@ use vaultward_vault::VaultClient;
 use crate::settings::{Resolved, is_plain_http_to_remote};
 use crate::source::VaultSource;
 
+/// How many destination files are written at the same time in a render of many templates.
+const WRITES_IN_FLIGHT: usize = 8;
+
 /// How many times `exit_after_auth` tries to render a failing template before giving up.
 pub const EXIT_AFTER_AUTH_RENDER_ATTEMPTS: u32 = 5;
 
@@ -337,37 +340,78 @@ pub async fn render_and_write(
     indices: &[usize],
 ) -> Rendered {
     let mut rendered = Rendered::default();
+    let mut outputs = Vec::new();
     for (index, result) in agent.engine.render(indices, source).await {
-        let template = &agent.config.templates[index];
         match result {
-            Ok(text) => {
-                match write_destination(
+            Ok(text) => outputs.push((index, text)),
+            Err(failure) => rendered.failures.push((index, failure)),
+        }
+    }
+    let mut record =
+        |index: usize, outcome: Result<WriteOutcome, vaultward_core::fs::WriteError>| {
+            let template = &agent.config.templates[index];
+            match outcome {
+                Ok(WriteOutcome::Written) => {
+                    info!(destination = %template.destination.display(), "Rendered the template.");
+                    rendered.written.push(index);
+                }
+                Ok(WriteOutcome::Unchanged) => {
+                    debug!(destination = %template.destination.display(), "The template's output is unchanged; nothing written.");
+                    rendered.unchanged.push(index);
+                }
+                Err(error) => rendered.failures.push((
+                    index,
+                    RenderFailure {
+                        template: template_name(template),
+                        message: error.to_string(),
+                        retryable: true,
+                    },
+                )),
+            }
+        };
+    if outputs.len() <= 1 {
+        // One file: no thread hand-off on the init path.
+        for (index, text) in outputs {
+            let template = &agent.config.templates[index];
+            record(
+                index,
+                write_destination(
                     &template.destination,
                     &text,
                     template.perms,
                     template.create_dest_dirs,
-                ) {
-                    Ok(WriteOutcome::Written) => {
-                        info!(destination = %template.destination.display(), "Rendered the template.");
-                        rendered.written.push(index);
-                    }
-                    Ok(WriteOutcome::Unchanged) => {
-                        debug!(destination = %template.destination.display(), "The template's output is unchanged; nothing written.");
-                        rendered.unchanged.push(index);
-                    }
-                    Err(error) => rendered.failures.push((
-                        index,
-                        RenderFailure {
-                            template: template_name(template),
-                            message: error.to_string(),
-                            retryable: true,
-                        },
-                    )),
-                }
+                ),
+            );
+        }
+    } else {
+        // Many files: a few durable writes in flight let the filesystem group its journal
+        // commits, instead of waiting for each fsync in turn.
+        let mut pending = outputs.into_iter();
+        let mut writes = tokio::task::JoinSet::new();
+        loop {
+            while writes.len() < WRITES_IN_FLIGHT
+                && let Some((index, text)) = pending.next()
+            {
+                let template = &agent.config.templates[index];
+                let (destination, perms, create) = (
+                    template.destination.clone(),
+                    template.perms,
+                    template.create_dest_dirs,
+                );
+                writes.spawn_blocking(move || {
+                    (index, write_destination(&destination, &text, perms, create))
+                });
             }
-            Err(failure) => rendered.failures.push((index, failure)),
+            match writes.join_next().await {
+                Some(Ok((index, outcome))) => record(index, outcome),
+                Some(Err(join_error)) => warn!(error = %join_error, "A file write task failed."),
+                None => break,
+            }
         }
     }
+    rendered.written.sort_unstable();
+    rendered.unchanged.sort_unstable();
+    rendered.failures.sort_by_key(|(index, _)| *index);
     rendered
 }
 

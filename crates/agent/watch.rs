@@ -31,6 +31,8 @@ pub enum FileKind {
 pub struct FileWatch {
     files: HashMap<PathBuf, (FileKind, Option<u64>)>,
     _watcher: Option<notify::RecommendedWatcher>,
+    /// True when every directory is watched by the OS; the periodic check can then be rare.
+    pub complete: bool,
     /// Receives a unit for every relevant filesystem event.
     pub events: mpsc::UnboundedReceiver<()>,
 }
@@ -88,9 +90,11 @@ impl FileWatch {
             .collect();
         directories.sort();
         directories.dedup();
+        let mut complete = watcher.is_some();
         if let Some(watcher) = watcher.as_mut() {
             for directory in &directories {
                 if let Err(error) = watcher.watch(directory, RecursiveMode::NonRecursive) {
+                    complete = false;
                     warn!(directory = %directory.display(), %error, "Cannot watch the directory; its files are checked periodically.");
                 }
             }
@@ -102,6 +106,7 @@ impl FileWatch {
         Self {
             files,
             _watcher: watcher,
+            complete,
             events,
         }
     }
