@@ -170,3 +170,196 @@ fn a_device_as_config_file_is_refused() {
         text(&output)
     );
 }
+
+#[test]
+fn a_server_that_comes_up_late_is_waited_for_and_the_job_completes() {
+    let port = vaultward_test_support::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.hcl");
+    std::fs::write(
+        &config,
+        BASE.replace("{dir}", &dir.path().display().to_string())
+            + &format!("template {{\n  contents = \"{{{{kv \\\"secret/app/config\\\" \\\"password\\\"}}}}\"\n  destination = \"{}/out.txt\"\n}}\n", dir.path().display()),
+    )
+    .unwrap();
+    let mut agent = vaultward()
+        .arg("agent")
+        .arg(format!("-config={}", config.display()))
+        .env("BAO_ADDR", format!("http://127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Nothing listens yet and the credential files are not there: the agent keeps retrying.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        agent.try_wait().unwrap().is_none(),
+        "still waiting for the server"
+    );
+    let server = vaultward_test_support::DevServer::start_on_port(port);
+    let (role_id, secret_id) = server.approle("late", &[]);
+    server.kv_put("app/config", &["password=late-but-fine"]);
+    std::fs::write(dir.path().join("roleid"), role_id).unwrap();
+    std::fs::write(dir.path().join("secretid"), secret_id).unwrap();
+    let finished = wait_until(Duration::from_secs(30), || {
+        agent.try_wait().unwrap().is_some()
+    });
+    let _ = agent.kill();
+    finished.expect("the agent finished once the server was up");
+    assert_eq!(agent.wait().unwrap().code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out.txt")).unwrap(),
+        "late-but-fine"
+    );
+}
+
+#[test]
+fn a_sealed_server_is_waited_for_at_start_and_mid_run() {
+    let case = Case::new();
+    case.server.seal();
+    let config = case.config(
+        "config.hcl",
+        &(BASE.replace("exit_after_auth = true\n", "")
+            + "template_config { static_secret_render_interval = \"1s\" }\ntemplate {\n  contents = \"{{kv \\\"secret/app/config\\\" \\\"password\\\"}}\"\n  destination = \"{dir}/out.txt\"\n}\n"),
+    );
+    let agent = case.spawn_agent(&config, &[], &[]);
+    wait_until(Duration::from_secs(10), || agent.log().contains("503"))
+        .expect("the agent sees the sealed server");
+    case.server.unseal();
+    wait_until(Duration::from_secs(20), || case.path("out.txt").exists())
+        .expect("it logs in once unsealed");
+    // Sealed mid-run: the last good file stays; after unsealing, changes land again.
+    case.server.seal();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(case.read("out.txt"), "hunter2");
+    case.server.unseal();
+    case.server.kv_put("app/config", &["password=after-unseal"]);
+    wait_until(Duration::from_secs(20), || {
+        case.read("out.txt") == "after-unseal"
+    })
+    .expect("recovers without a restart");
+}
+
+#[test]
+fn a_kill_9_during_a_render_never_leaves_a_partial_file() {
+    let case = Case::new();
+    let big = "x".repeat(100_000);
+    case.server
+        .kv_put("app/config", &[&format!("password={big}")]);
+    let mut templates = String::new();
+    for index in 0..60 {
+        templates.push_str(&format!(
+            "template {{\n  contents = \"{{{{kv \\\"secret/app/config\\\" \\\"password\\\"}}}}\"\n  destination = \"{{dir}}/out/{index}.txt\"\n}}\n"
+        ));
+    }
+    let config = case.config("config.hcl", &(BASE.replace("secret_id_file_path = \"{dir}/secretid\"", "secret_id_file_path = \"{dir}/secretid\"\n      remove_secret_id_file_after_reading = false") + &templates));
+    for round in 0..5u64 {
+        let _ = std::fs::remove_dir_all(case.path("out"));
+        let mut agent = case.spawn_agent(&config, &[], &[]);
+        std::thread::sleep(Duration::from_millis(60 + round * 40));
+        let _ = agent.child.kill(); // SIGKILL
+        let _ = agent.child.wait();
+        for entry in std::fs::read_dir(case.path("out"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".txt") && !name.starts_with('.') {
+                assert_eq!(
+                    std::fs::read(entry.path()).unwrap().len(),
+                    big.len(),
+                    "{name} is partial"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn fifty_agents_at_once_all_succeed() {
+    let case = Case::new();
+    let config = case.config(
+        "config.hcl",
+        &BASE
+            .replace("secret_id_file_path = \"{dir}/secretid\"", "secret_id_file_path = \"{dir}/secretid\"\n      remove_secret_id_file_after_reading = false")
+            .replace("path = \"{dir}/token\"", "path = \"{dir}/token-AGENT\""),
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    let mut agents = Vec::new();
+    for index in 0..50 {
+        let own = case.path(&format!("config-{index}.hcl"));
+        std::fs::write(&own, text.replace("AGENT", &index.to_string())).unwrap();
+        agents.push(
+            vaultward()
+                .arg("agent")
+                .arg(format!("-config={}", own.display()))
+                .env("BAO_ADDR", &case.server.addr)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    for (index, mut agent) in agents.into_iter().enumerate() {
+        let status = agent.wait().unwrap();
+        assert!(status.success(), "agent {index}: {status:?}");
+        assert!(
+            case.server
+                .token_is_valid(&case.read(&format!("token-{index}")))
+        );
+    }
+}
+
+#[test]
+fn an_exhausted_secret_id_is_reported_and_a_new_secret_id_file_is_picked_up() {
+    let case = Case::new();
+    let (role_id, secret_id) = case.server.approle(
+        "once",
+        &["secret_id_num_uses=1", "token_ttl=3s", "token_max_ttl=3s"],
+    );
+    std::fs::write(case.path("once.roleid"), role_id).unwrap();
+    std::fs::write(case.path("once.secretid"), secret_id).unwrap();
+    let config = case.config(
+        "config.hcl",
+        r#"
+auto_auth {
+  method "approle" {
+    min_backoff = "300ms"
+    max_backoff = "1s"
+    config {
+      role_id_file_path   = "{dir}/once.roleid"
+      secret_id_file_path = "{dir}/once.secretid"
+    }
+  }
+  sink "file" { config { path = "{dir}/token" } }
+}
+"#,
+    );
+    let agent = case.spawn_agent(&config, &[], &[]);
+    wait_until(Duration::from_secs(20), || case.path("token").exists()).expect("first token");
+    let first = case.read("token");
+    // At the re-login (max TTL 3 s) the used-up secret_id is refused.
+    wait_until(Duration::from_secs(15), || {
+        agent.log().contains("invalid role or secret ID")
+    })
+    .expect("a clear refusal");
+    assert!(
+        agent
+            .log()
+            .contains("check the role_id and secret_id files"),
+        "{}",
+        agent.log()
+    );
+    // A new secret_id arrives: the agent logs in with it.
+    std::fs::write(
+        case.path("once.secretid"),
+        case.server.new_secret_id("once"),
+    )
+    .unwrap();
+    wait_until(Duration::from_secs(15), || {
+        let token = case.read("token");
+        token != first && case.server.token_is_valid(&token)
+    })
+    .expect("a login with the new secret_id");
+}

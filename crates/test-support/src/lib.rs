@@ -153,12 +153,21 @@ impl DevServer {
         self.dir.path().join("certs").join("vault-ca.pem")
     }
 
+    /// Starts a dev server on a given port (to bring a server up where an agent already looks).
+    pub fn start_on_port(port: u16) -> DevServer {
+        Self::start_port(None, false, Some(port))
+    }
+
     fn start_inner(extra_config: Option<&str>, tls: bool) -> DevServer {
+        Self::start_port(extra_config, tls, None)
+    }
+
+    fn start_port(extra_config: Option<&str>, tls: bool, fixed_port: Option<u16>) -> DevServer {
         let bin = bao_bin();
         let mut last_log = String::new();
         for _attempt in 0..4 {
             let dir = tempfile::tempdir().unwrap();
-            let port = free_port();
+            let port = fixed_port.unwrap_or_else(free_port);
             let addr = format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" });
             let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
             let mut command = Command::new(&bin);
@@ -366,6 +375,23 @@ impl DevServer {
             http_get_with_token(self.port, "/v1/auth/token/lookup-self", Some(token)),
             Some((200, _))
         )
+    }
+
+    /// Seals the server (requests then get 503 until [`DevServer::unseal`]).
+    pub fn seal(&self) {
+        self.bao(&["operator", "seal"]);
+    }
+
+    /// Unseals the server with the unseal key the dev server printed at start.
+    pub fn unseal(&self) {
+        let log = self.log();
+        let key = log
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("Unseal Key: "))
+            .expect("the dev server prints its unseal key")
+            .trim()
+            .to_owned();
+        self.bao(&["operator", "unseal", &key]);
     }
 
     /// The server's log so far.
