@@ -363,3 +363,85 @@ auto_auth {
     })
     .expect("a login with the new secret_id");
 }
+
+/// A fake server that only injects faults a real server cannot produce: it accepts
+/// connections and then either never answers or cuts its reply in the middle.
+fn fault_server(cut_reply: bool) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer);
+            if cut_reply {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"auth\": {\"client_tok");
+                drop(stream);
+            } else {
+                held.push(stream); // Never answered, never closed.
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn a_server_that_never_answers_times_out_instead_of_hanging() {
+    let port = fault_server(false);
+    let case = Case::new();
+    let config = case.config(
+        "config.hcl",
+        &BASE.replace("min_backoff", "exit_on_err = true\n    min_backoff"),
+    );
+    let mut command = vaultward();
+    command
+        .arg("agent")
+        .arg(format!("-config={}", config.display()))
+        .env("BAO_ADDR", format!("http://127.0.0.1:{port}"))
+        .env("BAO_CLIENT_TIMEOUT", "1s");
+    let (output, elapsed) = run_with_limit(&mut command, Duration::from_secs(30));
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    assert!(text(&output).contains("timed out"), "{}", text(&output));
+}
+
+#[test]
+fn a_reply_cut_in_the_middle_is_an_error_and_is_retried() {
+    let port = fault_server(true);
+    let case = Case::new();
+    let config = case.config("config.hcl", BASE);
+    let mut command = vaultward();
+    command
+        .arg("agent")
+        .arg(format!("-config={}", config.display()))
+        .env("BAO_ADDR", format!("http://127.0.0.1:{port}"));
+    let (output, _) = run_with_limit(&mut command, Duration::from_secs(3));
+    let logs = text(&output);
+    assert!(
+        logs.matches("Login failed; retrying.").count() >= 2,
+        "retried with backoff: {logs}"
+    );
+    assert!(case.path("secretid").exists());
+}
+
+#[test]
+fn a_missing_template_source_is_a_clear_error_before_any_login() {
+    let case = Case::new();
+    let config = case.config(
+        "config.hcl",
+        &format!("{BASE}template {{\n  source = \"{{dir}}/missing.tmpl\"\n  destination = \"{{dir}}/out.txt\"\n}}\n"),
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(78), "{}", text(&output));
+    assert!(
+        text(&output).contains(&format!(
+            "cannot read the template source `{}`: No such file or directory",
+            case.path("missing.tmpl").display()
+        )),
+        "{}",
+        text(&output)
+    );
+    assert!(case.path("secretid").exists());
+}
