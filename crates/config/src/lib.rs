@@ -24,6 +24,9 @@
 //! **Architecture invariant:** this crate does no IO and knows nothing of tokio or HTTP. The
 //! caller reads the files; tests pass strings.
 
+use std::collections::HashMap;
+use std::path::Path;
+
 pub mod decode;
 pub mod error;
 pub mod hcl1;
@@ -152,11 +155,9 @@ fn merge(
         }
         return None;
     };
-    for (index, template) in templates.iter().enumerate() {
-        if let Some(first) = templates[..index]
-            .iter()
-            .find(|other| other.destination == template.destination)
-        {
+    let mut destinations: HashMap<&Path, &Template> = HashMap::new();
+    for template in &templates {
+        if let Some(first) = destinations.get(template.destination.as_path()).copied() {
             let (file, rest) = template
                 .origin
                 .rsplit_once(':')
@@ -180,6 +181,8 @@ fn merge(
                 ),
                 hint: None,
             });
+        } else {
+            destinations.insert(&template.destination, template);
         }
     }
     if !errors.is_empty() {

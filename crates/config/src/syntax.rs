@@ -95,18 +95,33 @@ impl Value {
     }
 }
 
-/// Maps byte offsets of one source text to 1-based lines and columns.
+/// Maps byte offsets of one source text to 1-based lines and columns, each in about constant
+/// time, so that a file with very many problems (even on one long line) is reported quickly.
 #[derive(Debug, Clone)]
 pub struct LineIndex {
     line_starts: Vec<usize>,
+    /// `chars_before[i]`: how many characters the text has before byte `i * CHECKPOINT`.
+    chars_before: Vec<usize>,
 }
+
+/// The distance in bytes between two character-count checkpoints of a [`LineIndex`].
+const CHECKPOINT: usize = 256;
 
 impl LineIndex {
     /// Indexes `text`.
     pub fn new(text: &str) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(offset, _)| offset + 1));
-        Self { line_starts }
+        let mut chars_before = vec![0];
+        let mut count = 0;
+        for chunk in text.as_bytes().chunks(CHECKPOINT) {
+            count += chars_in(chunk);
+            chars_before.push(count);
+        }
+        Self {
+            line_starts,
+            chars_before,
+        }
     }
 
     /// The 1-based line and column (in characters) of byte `offset` of `text`.
@@ -116,13 +131,24 @@ impl LineIndex {
             .partition_point(|start| *start <= offset)
             .max(1);
         let start = self.line_starts[line - 1];
-        let end = offset.min(text.len());
-        let column = text
-            .get(start..end)
-            .map_or(end.saturating_sub(start), |s| s.chars().count())
-            + 1;
+        let end = offset.min(text.len()).max(start);
+        let column = self.chars_until(text, end) - self.chars_until(text, start) + 1;
         (line, column)
     }
+
+    /// How many characters `text` has before byte `offset` (a byte inside a character counts
+    /// that character).
+    fn chars_until(&self, text: &str, offset: usize) -> usize {
+        let checkpoint = offset / CHECKPOINT;
+        let from = checkpoint * CHECKPOINT;
+        self.chars_before.get(checkpoint).copied().unwrap_or(0)
+            + text.as_bytes().get(from..offset).map_or(0, chars_in)
+    }
+}
+
+/// The number of characters that start in `bytes` (every byte but UTF-8 continuation bytes).
+fn chars_in(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|byte| (**byte & 0xC0) != 0x80).count()
 }
 
 /// Resolves the escapes of an HCL quoted string body (without the quotes). `${…}` and `%{…}`
@@ -213,6 +239,13 @@ mod tests {
         assert_eq!(index.line_col(text, 0), (1, 1));
         assert_eq!(index.line_col(text, 3), (2, 2));
         assert_eq!(index.line_col(text, 9), (3, 3));
+        // Columns count characters across the index's checkpoints.
+        let text = format!("{}\n{}x", "é".repeat(300), "日本".repeat(200));
+        let index = LineIndex::new(&text);
+        assert_eq!(index.line_col(&text, 600), (1, 301));
+        assert_eq!(index.line_col(&text, 601), (2, 1));
+        assert_eq!(index.line_col(&text, text.len() - 1), (2, 401));
+        assert_eq!(index.line_col(&text, text.len()), (2, 402));
     }
 
     #[test]
