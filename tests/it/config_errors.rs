@@ -365,3 +365,19 @@ fn what_is_not_json_is_refused_at_its_place() {
         );
     }
 }
+
+#[test]
+fn a_key_set_twice_in_vault_retry_is_refused() {
+    let (code, stderr) = validate(
+        "config.hcl",
+        &format!(
+            "{VALID_AUTH}vault {{\n  retry {{\n    num_retries = 1\n    num_retries = 5\n  }}\n}}\n"
+        ),
+    );
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:16:5: `vault.retry.num_retries` is set more than once (first at CONFIG:15:5)\n\
+         1 problem found in the config\n"
+    );
+}

@@ -566,7 +566,11 @@ impl<'s> Decoder<'s> {
                 "namespace" => vault.namespace = self.non_empty_string(&entry.value, &path),
                 "retry" => {
                     if let Some(block) = self.single_block(&entry.value, "vault.retry") {
+                        let mut seen_retry = Seen::new();
                         for retry in self.entries(block, "vault.retry") {
+                            if !self.first(&mut seen_retry, retry, "vault.retry") {
+                                continue;
+                            }
                             match retry.key.as_str() {
                                 "num_retries" => {
                                     vault.num_retries =
