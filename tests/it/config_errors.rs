@@ -381,3 +381,43 @@ fn a_key_set_twice_in_vault_retry_is_refused() {
          1 problem found in the config\n"
     );
 }
+
+#[test]
+fn zero_command_timeouts_are_refused() {
+    let (code, stderr) = validate(
+        "config.hcl",
+        &format!(
+            "{VALID_AUTH}template {{\n  contents = \"a\"\n  destination = \"/a\"\n  command = \"true\"\n  command_timeout = \"0s\"\n}}\n\
+             template {{\n  contents = \"b\"\n  destination = \"/b\"\n  exec {{\n    command = [\"true\"]\n    timeout = 0\n  }}\n}}\n"
+        ),
+    );
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:17:21: `template[0].command_timeout` must be greater than zero\n\
+         error: CONFIG:24:15: `template[1].exec.timeout` must be greater than zero\n\
+         2 problems found in the config\n"
+    );
+}
+
+#[test]
+fn durations_longer_than_ten_years_are_refused() {
+    let config = VALID_AUTH.replace(
+        "method \"approle\" {",
+        "method \"approle\" {\n    min_backoff = \"18446744073709551615\"\n    max_backoff = \"87601h\"",
+    );
+    let (code, stderr) = validate(
+        "config.hcl",
+        &format!(
+            "{config}template_config {{\n  static_secret_render_interval = 18446744073709551615\n}}\n"
+        ),
+    );
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:4:19: `auto_auth.method.min_backoff` must be at most 10 years (\"87600h\"), found \"18446744073709551615\"\n\
+         error: CONFIG:5:19: `auto_auth.method.max_backoff` must be at most 10 years (\"87600h\"), found \"87601h\"\n\
+         error: CONFIG:16:35: `template_config.static_secret_render_interval` must be at most 10 years (\"87600h\"), found 18446744073709551615\n\
+         3 problems found in the config\n"
+    );
+}

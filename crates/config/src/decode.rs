@@ -12,8 +12,8 @@ use std::time::Duration;
 use crate::error::{ConfigError, suggest};
 use crate::model::{
     AppRole, AutoAuth, CommandLine, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_BACKOFF,
-    DEFAULT_MIN_BACKOFF, DEFAULT_SINK_MODE, DEFAULT_TEMPLATE_PERMS, FileSink, Method, MethodKind,
-    Template, TemplateCommand, TemplateConfig, TemplateSource, Vault,
+    DEFAULT_MIN_BACKOFF, DEFAULT_SINK_MODE, DEFAULT_TEMPLATE_PERMS, FileSink, MAX_DURATION, Method,
+    MethodKind, Template, TemplateCommand, TemplateConfig, TemplateSource, Vault,
 };
 use crate::syntax::{Entry, LineIndex, Node, Value};
 
@@ -250,25 +250,51 @@ impl<'s> Decoder<'s> {
         }
     }
 
+    /// A duration of at most [`MAX_DURATION`]: a Go-style string or a number of seconds.
     fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
         let parsed = match &node.value {
             Value::Number(raw) => raw.parse::<u64>().ok().map(Duration::from_secs),
-            Value::String(text) => parse_duration(text),
+            Value::String(text) => parse_any_duration(text),
             _ => None,
         };
-        if parsed.is_none() {
-            let shown = match &node.value {
-                Value::Number(raw) => raw.clone(),
-                Value::String(text) => format!("\"{text}\""),
-                other => other.kind().to_owned(),
-            };
+        let shown = match &node.value {
+            Value::Number(raw) => raw.clone(),
+            Value::String(text) => format!("\"{text}\""),
+            other => other.kind().to_owned(),
+        };
+        match parsed {
+            None => {
+                self.error_at(
+                    node.span.start,
+                    format!("`{path}` must be a duration, found {shown}"),
+                    Some("write a duration such as \"500ms\", \"30s\", \"5m\" or \"1h30m\", or a whole number of seconds".to_owned()),
+                );
+                None
+            }
+            Some(duration) if duration > MAX_DURATION => {
+                self.error_at(
+                    node.span.start,
+                    format!("`{path}` must be at most 10 years (\"87600h\"), found {shown}"),
+                    None,
+                );
+                None
+            }
+            parsed => parsed,
+        }
+    }
+
+    /// A [`duration`](Self::duration) that must also be greater than zero.
+    fn positive_duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
+        let duration = self.duration(node, path)?;
+        if duration.is_zero() {
             self.error_at(
                 node.span.start,
-                format!("`{path}` must be a duration, found {shown}"),
-                Some("write a duration such as \"500ms\", \"30s\", \"5m\" or \"1h30m\", or a whole number of seconds".to_owned()),
+                format!("`{path}` must be greater than zero"),
+                None,
             );
+            return None;
         }
-        parsed
+        Some(duration)
     }
 
     /// A file mode: an HCL integer written in octal with a leading zero (`0640`), or a string
@@ -954,7 +980,7 @@ impl<'s> Decoder<'s> {
                         .command_line(&entry.value, &field)
                         .map(|c| (c, entry.key_span.start))
                 }
-                "command_timeout" => command_timeout = self.duration(&entry.value, &field),
+                "command_timeout" => command_timeout = self.positive_duration(&entry.value, &field),
                 "exec" => {
                     if let Some(block) = self.single_block(&entry.value, &field) {
                         let mut seen_exec = Seen::new();
@@ -968,7 +994,8 @@ impl<'s> Decoder<'s> {
                                     exec_command = self.command_line(&exec_entry.value, &exec_field)
                                 }
                                 "timeout" => {
-                                    exec_timeout = self.duration(&exec_entry.value, &exec_field)
+                                    exec_timeout =
+                                        self.positive_duration(&exec_entry.value, &exec_field)
                                 }
                                 _ => self.unknown(exec_entry, &field, EXEC_KEYS, EXEC_UNSUPPORTED),
                             }
@@ -1120,7 +1147,14 @@ fn quoted_list(keys: &[&str]) -> String {
 }
 
 /// Parses a Go-style duration (`"1h30m"`, `"500ms"`, `"2.5s"`) or a bare number of seconds.
+/// A duration longer than [`MAX_DURATION`] is refused (`None`) like a malformed one: added to
+/// an `Instant`, it would overflow the clock.
 pub fn parse_duration(text: &str) -> Option<Duration> {
+    parse_any_duration(text).filter(|duration| *duration <= MAX_DURATION)
+}
+
+/// [`parse_duration`] without the upper limit, so that the decoder can say which is wrong.
+fn parse_any_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     if text.is_empty() {
         return None;
@@ -1152,7 +1186,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
             _ => return None,
         };
         rest = &rest[unit_len..];
-        total += Duration::try_from_secs_f64(number * seconds_per_unit).ok()?;
+        total = total.checked_add(Duration::try_from_secs_f64(number * seconds_per_unit).ok()?)?;
     }
     Some(total)
 }
@@ -1170,6 +1204,23 @@ mod tests {
         assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
         assert_eq!(parse_duration("5 minutes"), None);
         assert_eq!(parse_duration("s"), None);
+    }
+
+    #[test]
+    fn durations_longer_than_ten_years_are_refused() {
+        assert_eq!(parse_duration("87600h"), Some(MAX_DURATION));
+        assert_eq!(parse_duration("315360000"), Some(MAX_DURATION));
+        assert_eq!(parse_duration("87600h1s"), None);
+        assert_eq!(parse_duration("18446744073709551615"), None);
+        // Parts that each fit in a Duration but not their sum: no overflow panic.
+        assert_eq!(
+            parse_any_duration("10000000000000000000s10000000000000000000s"),
+            None
+        );
+        assert_eq!(
+            parse_any_duration("18446744073709551615"),
+            Some(Duration::from_secs(u64::MAX))
+        );
     }
 
     #[test]

@@ -186,3 +186,6 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_NUM_RETRIES: u32 = 12;
 /// Default `static_secret_render_interval`.
 pub const DEFAULT_STATIC_SECRET_RENDER_INTERVAL: Duration = Duration::from_secs(300);
+/// The longest duration a config may set (10 years, `"87600h"`): longer ones would overflow
+/// the clock when added to the current time.
+pub const MAX_DURATION: Duration = Duration::from_secs(87_600 * 3600);
