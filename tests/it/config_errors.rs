@@ -421,3 +421,36 @@ fn durations_longer_than_ten_years_are_refused() {
          3 problems found in the config\n"
     );
 }
+
+#[test]
+fn signed_modes_and_modes_above_0777_are_refused() {
+    let config = format!(
+        "{VALID_AUTH}template {{\n  contents = \"a\"\n  destination = \"/a\"\n  perms = 07777\n}}\n\
+         template {{\n  contents = \"b\"\n  destination = \"/b\"\n  perms = \"+644\"\n}}\n\
+         template {{\n  contents = \"c\"\n  destination = \"/c\"\n  perms = \"4755\"\n}}\n"
+    );
+    let (code, stderr) = validate("config.hcl", &config);
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:16:11: `template[0].perms` is mode 07777, which sets the setuid, setgid or sticky bit; a file of secrets never needs them: use a mode of at most 0777, such as 0640\n\
+         error: CONFIG:21:11: `template[1].perms` must be an octal file mode such as 0640, without a sign, found `+644`\n\
+         error: CONFIG:26:11: `template[2].perms` is mode 04755, which sets the setuid, setgid or sticky bit; a file of secrets never needs them: use a mode of at most 0777, such as 0640\n\
+         3 problems found in the config\n"
+    );
+    let (code, stderr) = validate(
+        "config.json",
+        r#"{
+  "auto_auth": {
+    "method": { "type": "approle", "config": { "role_id_file_path": "/r" } },
+    "sink": { "type": "file", "config": { "path": "/t", "mode": 4095 } }
+  }
+}"#,
+    );
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:4:65: `auto_auth.sink[0].config.mode` is the number 4095; JSON has no octal numbers, so write the mode as a string: for example \"0640\"\n\
+         1 problem found in the config\n"
+    );
+}

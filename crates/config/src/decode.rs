@@ -299,18 +299,22 @@ impl<'s> Decoder<'s> {
 
     /// A file mode: an HCL integer written in octal with a leading zero (`0640`), or a string
     /// read as octal (`"0640"`). A decimal integer such as `640` is rejected: Vault Agent would
-    /// read it as the decimal number, mode 0o1200, which is never what was meant.
+    /// read it as the decimal number, mode 0o1200, which is never what was meant. So are a
+    /// sign (`"+644"`) and modes above 0777: the setuid, setgid and sticky bits are never
+    /// meant for a file of secrets.
     fn mode(&mut self, node: &Node, path: &str) -> Option<u32> {
         if let (true, Value::Number(digits)) = (self.json, &node.value) {
             // `640` most likely means 0640; `416` may be 0o640 written in decimal. Offer both.
             let trimmed = digits.trim_start_matches('0');
+            // Only modes that would be accepted are offered (at most 0777).
             let as_octal_digits = (!trimmed.is_empty()
+                && trimmed.len() <= 3
                 && trimmed.chars().all(|c| ('0'..='7').contains(&c)))
             .then(|| format!("\"0{trimmed}\""));
             let as_decimal = digits
                 .parse::<u32>()
                 .ok()
-                .filter(|v| *v <= 0o7777)
+                .filter(|v| *v <= 0o777)
                 .map(|v| format!("\"{v:04o}\""));
             let advice = match (as_octal_digits, as_decimal) {
                 (Some(octal), Some(decimal)) if octal != decimal => {
@@ -342,6 +346,20 @@ impl<'s> Decoder<'s> {
                 return None;
             }
         };
+        if digits
+            .strip_prefix("0o")
+            .unwrap_or(digits)
+            .starts_with(['+', '-'])
+        {
+            self.error_at(
+                node.span.start,
+                format!(
+                    "`{path}` must be an octal file mode such as 0640, without a sign, found `{digits}`"
+                ),
+                None,
+            );
+            return None;
+        }
         let octal = match u32::from_str_radix(digits.trim_start_matches("0o"), 8) {
             Ok(value) if value <= 0o7777 && !digits.is_empty() => value,
             _ => {
@@ -359,6 +377,16 @@ impl<'s> Decoder<'s> {
                 node.span.start,
                 format!(
                     "`{path}` is the decimal number {digits}, which Vault Agent reads as mode {decimal:#o}; write the mode in octal with a leading zero: `0{digits}`"
+                ),
+                None,
+            );
+            return None;
+        }
+        if octal > 0o777 {
+            self.error_at(
+                node.span.start,
+                format!(
+                    "`{path}` is mode 0{octal:o}, which sets the setuid, setgid or sticky bit; a file of secrets never needs them: use a mode of at most 0777, such as 0640"
                 ),
                 None,
             );
