@@ -454,3 +454,17 @@ fn signed_modes_and_modes_above_0777_are_refused() {
          1 problem found in the config\n"
     );
 }
+
+#[test]
+fn a_template_that_overwrites_a_sink_token_is_refused() {
+    let config = format!(
+        "{VALID_AUTH}template {{\n  contents = \"a\"\n  destination = \"/tmp/token\"\n}}\n"
+    );
+    let (code, stderr) = validate("config.hcl", &config);
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:13:1: this template writes `/tmp/token`, the token file of the sink at CONFIG:9:3; a template must not overwrite a sink's token\n\
+         1 problem found in the config\n"
+    );
+}

@@ -26,6 +26,8 @@ pub(crate) struct Partial {
     pub log_format: Option<String>,
     pub vault: Option<Vault>,
     pub auto_auth: Option<AutoAuth>,
+    /// Where each sink of `auto_auth` was written (`file:line:col`), in the order of its sinks.
+    pub sink_origins: Vec<String>,
     pub templates: Vec<Template>,
     pub template_config: Option<TemplateConfig>,
 }
@@ -546,9 +548,13 @@ impl<'s> Decoder<'s> {
                         .map(|node| self.vault(node))
                 }
                 "auto_auth" => {
-                    partial.auto_auth = self
+                    let decoded = self
                         .single_block(value, "auto_auth")
-                        .and_then(|node| self.auto_auth(node))
+                        .and_then(|node| self.auto_auth(node));
+                    (partial.auto_auth, partial.sink_origins) = match decoded {
+                        Some((auto_auth, origins)) => (Some(auto_auth), origins),
+                        None => (None, Vec::new()),
+                    };
                 }
                 "template_config" => {
                     partial.template_config = self
@@ -641,10 +647,12 @@ impl<'s> Decoder<'s> {
         vault
     }
 
-    fn auto_auth(&mut self, node: &Node) -> Option<AutoAuth> {
+    /// The `auto_auth` block, and where each of its sinks was written.
+    fn auto_auth(&mut self, node: &Node) -> Option<(AutoAuth, Vec<String>)> {
         let mut method = None;
         let mut method_count = 0;
         let mut sinks = Vec::new();
+        let mut sink_origins = Vec::new();
         let mut sink_count = 0;
         let mut failed = false;
         for entry in self.entries(node, "auto_auth") {
@@ -670,7 +678,10 @@ impl<'s> Decoder<'s> {
                         let path = format!("auto_auth.sink[{sink_count}]");
                         sink_count += 1;
                         match self.sink(label, body, &path) {
-                            Some(sink) => sinks.push(sink),
+                            Some(sink) => {
+                                sinks.push(sink);
+                                sink_origins.push(self.origin(body.span.start));
+                            }
                             None => failed = true,
                         }
                     }
@@ -689,7 +700,7 @@ impl<'s> Decoder<'s> {
         if failed {
             return None;
         }
-        method.map(|method| AutoAuth { method, sinks })
+        method.map(|method| (AutoAuth { method, sinks }, sink_origins))
     }
 
     /// Splits `method "approle" { … }` (label form) from `method { type = "approle" … }`.

@@ -139,14 +139,17 @@ fn merge(
         log_format = partial.log_format.or(log_format);
         vault = partial.vault.or(vault);
         auto_auth_seen |= partial.auto_auth.is_some();
-        auto_auth = partial.auto_auth.or(auto_auth);
+        auto_auth = partial
+            .auto_auth
+            .map(|auto_auth| (auto_auth, partial.sink_origins))
+            .or(auto_auth);
         template_config = partial.template_config.or(template_config);
         templates.extend(partial.templates);
     }
     if !errors.is_empty() {
         return None;
     }
-    let Some(auto_auth) = auto_auth else {
+    let Some((auto_auth, sink_origins)) = auto_auth else {
         if !auto_auth_seen {
             errors.push(whole_config_error(
                 "no `auto_auth` block: vaultward needs one to log in".to_owned(),
@@ -156,33 +159,32 @@ fn merge(
         return None;
     };
     let mut destinations: HashMap<&Path, &Template> = HashMap::new();
+    let mut sinks: HashMap<&Path, &String> = HashMap::new();
+    for (sink, origin) in auto_auth.sinks.iter().zip(&sink_origins) {
+        sinks.entry(&sink.path).or_insert(origin);
+    }
     for template in &templates {
-        if let Some(first) = destinations.get(template.destination.as_path()).copied() {
-            let (file, rest) = template
-                .origin
-                .rsplit_once(':')
-                .and_then(|(head, column)| {
-                    head.rsplit_once(':').map(|(file, line)| {
-                        (
-                            file,
-                            (line.parse().unwrap_or(0), column.parse().unwrap_or(0)),
-                        )
-                    })
-                })
-                .unwrap_or((template.origin.as_str(), (0, 0)));
-            errors.push(ConfigError {
-                file: file.to_owned(),
-                line: rest.0,
-                column: rest.1,
-                message: format!(
+        let destination = template.destination.as_path();
+        if let Some(first) = destinations.get(destination) {
+            errors.push(error_at_origin(
+                &template.origin,
+                format!(
                     "two templates write `{}`: this one and the one at {}; each destination may have only one template",
-                    template.destination.display(),
+                    destination.display(),
                     first.origin
                 ),
-                hint: None,
-            });
+            ));
         } else {
-            destinations.insert(&template.destination, template);
+            destinations.insert(destination, template);
+        }
+        if let Some(sink) = sinks.get(destination) {
+            errors.push(error_at_origin(
+                &template.origin,
+                format!(
+                    "this template writes `{}`, the token file of the sink at {sink}; a template must not overwrite a sink's token",
+                    destination.display()
+                ),
+            ));
         }
     }
     if !errors.is_empty() {
@@ -205,6 +207,28 @@ fn merge(
         templates,
         template_config: template_config.unwrap_or_default(),
     })
+}
+
+/// An error located at an `origin` (`file:line:col`) that the decoder recorded.
+fn error_at_origin(origin: &str, message: String) -> ConfigError {
+    let (file, (line, column)) = origin
+        .rsplit_once(':')
+        .and_then(|(head, column)| {
+            head.rsplit_once(':').map(|(file, line)| {
+                (
+                    file,
+                    (line.parse().unwrap_or(0), column.parse().unwrap_or(0)),
+                )
+            })
+        })
+        .unwrap_or((origin, (0, 0)));
+    ConfigError {
+        file: file.to_owned(),
+        line,
+        column,
+        message,
+        hint: None,
+    }
 }
 
 #[cfg(test)]

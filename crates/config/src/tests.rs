@@ -143,3 +143,16 @@ fn heredoc_contents_keep_their_text() {
         matches!(&config.templates[0].source, TemplateSource::Contents(t) if t == "user: {{kv \"secret/app\" \"user\"}}\npass: ${literal}\n")
     );
 }
+
+#[test]
+fn a_template_may_not_overwrite_a_sink_of_another_file() {
+    let second = Source::new(
+        "2.json",
+        "{\n  \"template\": [{ \"contents\": \"x\", \"destination\": \"/home/vault/.token\" }]\n}\n",
+    );
+    let errors = parse(&[Source::new("1.hcl", BLOCKS), second]).unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "2.json:2:16: this template writes `/home/vault/.token`, the token file of the sink at 1.hcl:11:3; a template must not overwrite a sink's token"
+    );
+}
