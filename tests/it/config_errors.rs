@@ -468,3 +468,37 @@ fn a_template_that_overwrites_a_sink_token_is_refused() {
          1 problem found in the config\n"
     );
 }
+
+#[test]
+fn invalid_server_urls_are_refused() {
+    let config = [
+        "http://[::1",
+        "http://",
+        "https://127.0.0.1:99999",
+        "http:// bad host",
+    ]
+    .iter()
+    .map(|address| format!("vault {{\n  address = \"{address}\"\n}}\n"))
+    .collect::<Vec<_>>();
+    let mut stderr = String::new();
+    for vault in config {
+        let (code, errors) = validate("config.hcl", &format!("{VALID_AUTH}{vault}"));
+        assert_eq!(code, 78);
+        stderr.push_str(&errors);
+    }
+    let hint = "  hint: write the full URL, e.g. \"https://vault.example.com:8200\"\n1 problem found in the config\n";
+    assert_eq!(
+        stderr,
+        format!(
+            "error: CONFIG:14:13: `vault.address` has an IPv6 address without its closing `]`, found \"http://[::1\"\n{hint}\
+             error: CONFIG:14:13: `vault.address` has no host after `http://`, found \"http://\"\n{hint}\
+             error: CONFIG:14:13: `vault.address` has port 99999, which is not from 1 to 65535, found \"https://127.0.0.1:99999\"\n{hint}\
+             error: CONFIG:14:13: `vault.address` contains a space, found \"http:// bad host\"\n{hint}"
+        )
+    );
+    let (code, stderr) = validate(
+        "config.hcl",
+        &format!("{VALID_AUTH}vault {{\n  address = \"https://[::1]:8200/\"\n}}\n"),
+    );
+    assert_eq!((code, stderr.as_str()), (0, ""));
+}

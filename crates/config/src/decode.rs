@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::address::check_address;
 use crate::error::{ConfigError, suggest};
 use crate::model::{
     AppRole, AutoAuth, CommandLine, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_BACKOFF,
@@ -612,12 +613,15 @@ impl<'s> Decoder<'s> {
                 "address" => {
                     vault.address = self.non_empty_string(&entry.value, &path);
                     if let Some(address) = &vault.address
-                        && !(address.starts_with("http://") || address.starts_with("https://"))
+                        && let Err(problem) = check_address(address)
                     {
                         self.error_at(
                             entry.value.span.start,
-                            format!("`vault.address` must start with http:// or https://, found \"{address}\""),
-                            Some("write the full URL, e.g. \"https://vault.example.com:8200\"".to_owned()),
+                            format!("`vault.address` {problem}, found \"{address}\""),
+                            Some(
+                                "write the full URL, e.g. \"https://vault.example.com:8200\""
+                                    .to_owned(),
+                            ),
                         );
                     }
                 }

@@ -27,6 +27,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+mod address;
 pub mod decode;
 pub mod error;
 pub mod hcl1;
@@ -35,6 +36,7 @@ pub mod json;
 pub mod model;
 pub mod syntax;
 
+pub use address::check_address;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 
