@@ -502,3 +502,48 @@ fn invalid_server_urls_are_refused() {
     );
     assert_eq!((code, stderr.as_str()), (0, ""));
 }
+
+#[test]
+fn a_labelled_template_gets_one_clear_error() {
+    let template = "template \"x\" {\n  contents = \"a\"\n  destination = \"/a\"\n}\n";
+    let (code, stderr) = validate("config.hcl", &format!("{VALID_AUTH}{template}"));
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:13:10: `template` blocks take no label; remove `\"x\"`\n\
+         1 problem found in the config\n"
+    );
+    // The same in HCL1's quoted style (read by the fallback parser) and in JSON.
+    let (_, stderr) = validate(
+        "config.hcl",
+        &format!("{VALID_AUTH}\"exit_after_auth\" = true\ntemplate \"x\" {{ contents = \"a\" }}\n"),
+    );
+    assert_eq!(
+        stderr,
+        "error: CONFIG:14:10: `template` blocks take no label; remove `\"x\"`\n\
+         1 problem found in the config\n"
+    );
+    let (_, stderr) = validate(
+        "config.json",
+        &VALID_JSON
+            .replace("\"template\": [{", "\"template\": {\"x\": {")
+            .replace("}]", "}}"),
+    );
+    assert_eq!(
+        stderr,
+        "error: CONFIG:6:16: `template` blocks take no label; remove `\"x\"`\n\
+         1 problem found in the config\n"
+    );
+    // A block inside a template is an unknown key, not a label.
+    let (_, stderr) = validate(
+        "config.hcl",
+        &format!(
+            "{VALID_AUTH}template {{\n  contents = \"a\"\n  destination = \"/a\"\n  execc {{ command = \"x\" }}\n}}\n"
+        ),
+    );
+    assert_eq!(
+        stderr,
+        "error: CONFIG:16:3: unknown key `execc` in `template[0]`; did you mean `exec`?\n\
+         1 problem found in the config\n"
+    );
+}

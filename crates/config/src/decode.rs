@@ -565,7 +565,19 @@ impl<'s> Decoder<'s> {
                 "template" => {
                     for node in list_items(value) {
                         let index = partial.templates.len();
-                        if let Some(template) = self.template(node, &format!("template[{index}]")) {
+                        if let Some(label) = self.template_label(node) {
+                            self.error_at(
+                                label.key_span.start,
+                                format!(
+                                    "`template` blocks take no label; remove `\"{}\"`",
+                                    label.key
+                                ),
+                                None,
+                            );
+                            partial.templates.push(placeholder_template());
+                        } else if let Some(template) =
+                            self.template(node, &format!("template[{index}]"))
+                        {
                             partial.templates.push(template);
                         } else {
                             // Keep indexes stable in messages even when a template is invalid.
@@ -580,6 +592,34 @@ impl<'s> Decoder<'s> {
             .templates
             .retain(|template| !template.origin.is_empty());
         partial
+    }
+
+    /// The label of `template "x" { … }`, which Vault Agent does not take either. In the tree
+    /// it is a template whose only key is not a template key and holds a block; in HCL it is
+    /// also written as a quoted string right before a `{` (`template { x { … } }` is an unknown
+    /// block instead). In JSON, `"template": { "x": { … } }` is the same label.
+    fn template_label<'n>(&self, node: &'n Node) -> Option<&'n Entry> {
+        let Value::Object(entries) = &node.value else {
+            return None;
+        };
+        let [entry] = entries.as_slice() else {
+            return None;
+        };
+        let key = entry.key.as_str();
+        let holds_blocks = match &entry.value.value {
+            Value::Object(_) => true,
+            Value::List(items) => items.iter().all(|i| matches!(i.value, Value::Object(_))),
+            _ => false,
+        };
+        if TEMPLATE_KEYS.contains(&key) || TEMPLATE_UNSUPPORTED.contains(&key) || !holds_blocks {
+            return None;
+        }
+        if self.json {
+            return Some(entry);
+        }
+        let written = self.text.get(entry.key_span.clone())?;
+        let after = self.text.get(entry.key_span.end..)?;
+        (written.starts_with('"') && after.trim_start().starts_with('{')).then_some(entry)
     }
 
     /// A block that may appear once: `x {}`, `x = {}` or a one-element list from JSON.
