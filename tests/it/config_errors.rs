@@ -547,3 +547,50 @@ fn a_labelled_template_gets_one_clear_error() {
          1 problem found in the config\n"
     );
 }
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let (code, stderr) = validate("config.hcl", &format!("\u{feff}{VALID_AUTH}"));
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let (code, stderr) = validate("config.json", &format!("\u{feff}{VALID_JSON}"));
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    // Columns on the first line are counted after it.
+    let (code, stderr) = validate("config.hcl", &format!("\u{feff}bogus = 1\n{VALID_AUTH}"));
+    assert_eq!(code, 78);
+    assert!(
+        stderr.starts_with("error: CONFIG:1:1: unknown key `bogus` at the top level;"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn control_characters_are_shown_not_hidden() {
+    let (code, stderr) = validate(
+        "config.hcl",
+        &format!("{VALID_AUTH}pid_file = \"/run/a\0b\"\n"),
+    );
+    assert_eq!(code, 78);
+    assert_eq!(
+        stderr,
+        "error: CONFIG:13:19: syntax error: unexpected character U+0000 (a NUL byte)\n\
+         1 problem found in the config\n"
+    );
+    let (_, stderr) = validate(
+        "config.hcl",
+        &format!("{VALID_AUTH}exit_after_auth = true\u{1}\n"),
+    );
+    assert_eq!(
+        stderr,
+        "error: CONFIG:13:23: syntax error: expected a key, found character U+0001\n\
+         1 problem found in the config\n"
+    );
+    let (_, stderr) = validate(
+        "config.json",
+        &VALID_JSON.replace("\"command\"", "\"command\\u0007\""),
+    );
+    assert_eq!(
+        stderr,
+        "error: CONFIG:9:5: unknown key `command<U+0007>` in `template[0]`; did you mean `command`?\n\
+         1 problem found in the config\n"
+    );
+}

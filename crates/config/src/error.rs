@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::syntax::visible;
+
 /// One problem found in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -18,19 +20,18 @@ pub struct ConfigError {
     pub hint: Option<String>,
 }
 
+/// Shows every character: a message that quotes a key or value holding a control or
+/// zero-width character writes it as `<U+0001>`.
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = visible(&self.message);
         if self.line == 0 {
-            write!(f, "{}: {}", self.file, self.message)?;
+            write!(f, "{}: {message}", self.file)?;
         } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file, self.line, self.column, self.message
-            )?;
+            write!(f, "{}:{}:{}: {message}", self.file, self.line, self.column)?;
         }
         if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
+            write!(f, "\n  hint: {}", visible(hint))?;
         }
         Ok(())
     }

@@ -18,7 +18,9 @@
 //! Comments are `#`, `//` and `/* … */`. Numbers are kept as written (`0640` stays octal for
 //! the decoder). Strings keep `${…}` verbatim; Vault does not evaluate them either.
 
-use crate::syntax::{Entry, MAX_DEPTH, Node, Value, heredoc_body, too_deep, unescape};
+use crate::syntax::{
+    Entry, MAX_DEPTH, Node, Value, describe_char, heredoc_body, too_deep, unescape,
+};
 
 /// A syntax error at a byte offset.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,10 +84,7 @@ impl<'t> Parser<'t> {
     }
 
     fn describe_here(&self) -> String {
-        match self.peek() {
-            None => "end of file".to_owned(),
-            Some(c) => format!("`{c}`"),
-        }
+        describe_char(self.peek())
     }
 
     /// Skips whitespace, newlines and comments.
@@ -479,6 +478,14 @@ mode = 0640
         )
         .unwrap_err();
         assert_eq!(error.offset, 6);
+        // Characters that cannot be seen are named.
+        let error = parse("a = 1\n\u{1}").unwrap_err();
+        assert_eq!(
+            (error.offset, error.message.as_str()),
+            (6, "expected a key, found character U+0001")
+        );
+        let error = parse("a = 1 \u{200b}}").unwrap_err();
+        assert_eq!(error.message, "expected a key, found character U+200B");
     }
 
     #[test]

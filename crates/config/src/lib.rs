@@ -64,8 +64,12 @@ pub fn parse(sources: &[Source]) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
     let mut partials = Vec::new();
     for source in sources {
-        let mut decoder = decode::Decoder::new(&source.name, &source.text, looks_like_json(source));
-        match parse_syntax(source) {
+        // A byte order mark is not part of the text; offsets, lines and columns are counted
+        // after it, as an editor shows them.
+        let text = source.text.strip_prefix('\u{feff}').unwrap_or(&source.text);
+        let json = looks_like_json(&source.name, text);
+        let mut decoder = decode::Decoder::new(&source.name, text, json);
+        match parse_syntax(text, json) {
             Ok(root) => {
                 let partial = decoder.top(&root);
                 partials.push((source, partial));
@@ -84,21 +88,29 @@ pub fn parse(sources: &[Source]) -> Result<Config, ConfigErrors> {
 }
 
 /// A `.json` file, or any file whose text starts with `{`.
-fn looks_like_json(source: &Source) -> bool {
-    source.name.ends_with(".json") || source.text.trim_start().starts_with('{')
+fn looks_like_json(name: &str, text: &str) -> bool {
+    name.ends_with(".json") || text.trim_start().starts_with('{')
 }
 
-/// Parses one file into the located tree, trying HCL2 and then HCL1; on failure returns the
-/// byte offset and message of the error that got further into the file.
-fn parse_syntax(source: &Source) -> Result<syntax::Node, (usize, String)> {
-    if looks_like_json(source) {
-        return json::parse(&source.text).map_err(|error| (error.offset, error.message));
+/// Parses one file into the located tree: JSON, or HCL2 and then HCL1; on failure returns
+/// the byte offset and message of the error.
+fn parse_syntax(text: &str, json: bool) -> Result<syntax::Node, (usize, String)> {
+    if json {
+        return json::parse(text).map_err(|error| (error.offset, error.message));
     }
-    match hcl2::parse_body(&source.text) {
+    // No string or name can hold a NUL (Vault's HCL parser refuses it too); hcl-rs would
+    // take it into a string.
+    if let Some(offset) = text.find('\0') {
+        return Err((
+            offset,
+            "unexpected character U+0000 (a NUL byte)".to_owned(),
+        ));
+    }
+    match hcl2::parse_body(text) {
         Ok(root) => Ok(root),
         // Vault itself reads HCL1, so when both parsers refuse a file, the HCL1 parser's
         // message (written for Vault configs) is the one shown.
-        Err(_) => hcl1::parse(&source.text).map_err(|error| (error.offset, error.message)),
+        Err(_) => hcl1::parse(text).map_err(|error| (error.offset, error.message)),
     }
 }
 

@@ -9,6 +9,7 @@
 //! whose value is an object with the single entry `approle`. Repeated keys are kept as repeated
 //! entries, in file order; the decoder decides whether a key may repeat.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 /// How deeply blocks, objects and lists may nest below the top level of a file, as in hcl-rs.
@@ -22,22 +23,46 @@ pub fn too_deep() -> String {
 }
 
 /// Names a character found where something else was expected: `` `x` `` when it can be seen,
-/// `character U+0000` when it cannot (control characters, spaces other than ` `, zero-width
-/// characters, a byte order mark), and `end of file` for none.
+/// `character U+0000` when it cannot (see [`is_hidden`]), and `end of file` for none.
 pub fn describe_char(c: Option<char>) -> String {
     match c {
         None => "end of file".to_owned(),
-        Some(c) if c.is_control() || (c.is_whitespace() && c != ' ') || is_invisible(c) => {
-            format!("character U+{:04X}", u32::from(c))
-        }
+        Some(c) if is_hidden(c) => format!("character U+{:04X}", u32::from(c)),
         Some(c) => format!("`{c}`"),
     }
 }
 
-/// Characters that print as nothing: soft hyphen, zero-width and direction marks, word
+/// Characters that print as nothing, or as something else than themselves: control
+/// characters, spaces other than ` `, the soft hyphen, zero-width and direction marks, word
 /// joiners and the byte order mark.
-fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+pub fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || (c.is_whitespace() && c != ' ')
+        || matches!(
+            c,
+            '\u{ad}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{feff}'
+        )
+}
+
+/// `text` with every [hidden](is_hidden) character written as `<U+0000>`, for messages that
+/// quote what the user wrote.
+pub fn visible(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_hidden(c) {
+            out.push_str(&format!("<U+{:04X}>", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// A value with the byte range of the source it came from.
@@ -246,6 +271,17 @@ mod tests {
         assert_eq!(index.line_col(&text, 601), (2, 1));
         assert_eq!(index.line_col(&text, text.len() - 1), (2, 401));
         assert_eq!(index.line_col(&text, text.len()), (2, 402));
+    }
+
+    #[test]
+    fn hidden_characters_are_named() {
+        assert_eq!(describe_char(Some('x')), "`x`");
+        assert_eq!(describe_char(Some('\0')), "character U+0000");
+        assert_eq!(describe_char(Some('\u{feff}')), "character U+FEFF");
+        assert_eq!(describe_char(Some('\u{a0}')), "character U+00A0");
+        assert_eq!(describe_char(None), "end of file");
+        assert_eq!(visible("a`b é"), "a`b é");
+        assert_eq!(visible("a\u{1}b\u{200b}"), "a<U+0001>b<U+200B>");
     }
 
     #[test]
