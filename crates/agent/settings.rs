@@ -57,9 +57,9 @@ pub fn resolve(
         .address
         .clone()
         .filter(|file_address| *file_address != address);
-    if !(address.starts_with("http://") || address.starts_with("https://")) {
+    if let Err(problem) = vaultward_config::check_address(&address) {
         return Err(format!(
-            "the server address `{address}` (from {address_source}) must start with http:// or https://"
+            "the server address `{address}` (from {address_source}) {problem}"
         ));
     }
     let ca_cert = args

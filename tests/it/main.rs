@@ -13,6 +13,7 @@
 )]
 
 mod config_errors; // `validate` and `agent` messages for bad configs, word for word; no server.
+mod corpus; // More than a hundred wrong configs, each refused with its exact message.
 mod examples; // Every config under examples/ and config/ validates.
 mod faults; // Faults and hostile surroundings: each test was a defect once.
 mod long_running; // Sidecar and systemd shapes: renewal, refresh, commands, signals, reload, watching.

@@ -1,0 +1,2 @@
+auto_auth {
+  method "approle" {

@@ -1,0 +1,13 @@
+vault { address = "https://a:8200" }
+vault { address = "https://b:8200" }
+auto_auth {
+  method "approle" {
+    config {
+      role_id_file_path   = "/etc/vault/roleid"
+      secret_id_file_path = "/etc/vault/secretid"
+    }
+  }
+  sink "file" {
+    config { path = "/var/run/vault/token" }
+  }
+}

@@ -1,0 +1,4 @@
+template {
+  contents    = "{{kv \"secret/app\" \"k\"}}"
+  destination = "/srv/out.txt"
+}

@@ -1,0 +1,3 @@
+auto_auth {
+  sink "file" { config { path = "/t" } }
+}

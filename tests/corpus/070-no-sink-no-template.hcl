@@ -1,0 +1,5 @@
+auto_auth {
+  method "approle" {
+    config { role_id_file_path = "/r" }
+  }
+}

@@ -1,0 +1,4 @@
+auto_auth {
+  method "approle" {}
+  sink "file" { config { path = "/t" } }
+}

@@ -1,0 +1,11 @@
+auto_auth {
+  method "approle" {
+    config {
+      role_id_file_path   = ""
+      secret_id_file_path = "/etc/vault/secretid"
+    }
+  }
+  sink "file" {
+    config { path = "/var/run/vault/token" }
+  }
+}

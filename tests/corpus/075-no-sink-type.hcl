@@ -1,0 +1,8 @@
+auto_auth {
+  method "approle" {
+    config { role_id_file_path = "/r" }
+  }
+  sink {
+    config { path = "/t" }
+  }
+}

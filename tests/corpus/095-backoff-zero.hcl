@@ -1,0 +1,12 @@
+auto_auth {
+  method "approle" {
+    min_backoff = "0s"
+    config {
+      role_id_file_path   = "/etc/vault/roleid"
+      secret_id_file_path = "/etc/vault/secretid"
+    }
+  }
+  sink "file" {
+    config { path = "/var/run/vault/token" }
+  }
+}
