@@ -83,6 +83,9 @@ struct Daemon {
     commands: Runner,
     /// Watched while rendering, so a stop signal is never kept waiting.
     signals: Arc<Signals>,
+    /// A login was asked of the token task and no new token has come since: do not ask again
+    /// (a failing template retried every second would otherwise queue a login each time).
+    login_pending: bool,
 }
 
 /// The files to watch for a config.
@@ -140,6 +143,7 @@ pub async fn run(
         }),
         commands,
         signals: Arc::clone(&signals),
+        login_pending: false,
     };
     let outcome = tokio::select! {
         outcome = daemon.first_render_then_loop(&reload) => outcome,
@@ -209,6 +213,7 @@ impl Daemon {
     /// A new token: read with it, re-read what held a lease, retry what failed.
     async fn on_new_token(&mut self) -> Result<(), Failure> {
         let token = self.tokens.borrow_and_update().clone();
+        self.login_pending = false;
         self.source.set_token(token.secret);
         // The login may have consumed the credential files: what is on disk now is the new
         // baseline, so the watcher does not ask for another login with them.
@@ -225,7 +230,10 @@ impl Daemon {
         }
     }
 
-    fn ask_for_login(&self, reason: &'static str) {
+    fn ask_for_login(&mut self, reason: &'static str) {
+        if std::mem::replace(&mut self.login_pending, true) {
+            return;
+        }
         if self.token_control.send(Control::Relogin(reason)).is_err() {
             warn!("The token task has stopped; cannot log in again.");
         }
@@ -342,7 +350,7 @@ impl Daemon {
             entry.0 = later(delay);
             warn!(error = %failure, retry_in = ?delay, "Template could not be rendered; it will be retried.");
         }
-        if denied && self.token_is_gone().await {
+        if denied && !self.login_pending && self.token_is_gone().await {
             warn!(
                 "A read was refused because the token is no longer valid (revoked?); logging in again now."
             );

@@ -445,3 +445,59 @@ fn a_missing_template_source_is_a_clear_error_before_any_login() {
     );
     assert!(case.path("secretid").exists());
 }
+
+#[test]
+fn a_server_restarted_with_all_state_lost_is_survived_once_the_role_is_back() {
+    let case = Case::new();
+    let (role_id, secret_id) = case
+        .server
+        .approle("reborn", &["token_ttl=3s", "token_max_ttl=3s"]);
+    std::fs::write(case.path("r.roleid"), role_id).unwrap();
+    std::fs::write(case.path("r.secretid"), secret_id).unwrap();
+    let config = case.config(
+        "config.hcl",
+        r#"
+auto_auth {
+  method "approle" {
+    min_backoff = "300ms"
+    max_backoff = "1s"
+    config {
+      role_id_file_path   = "{dir}/r.roleid"
+      secret_id_file_path = "{dir}/r.secretid"
+    }
+  }
+  sink "file" { config { path = "{dir}/token" } }
+}
+template_config { static_secret_render_interval = "1s" }
+template {
+  contents    = "{{kv \"secret/app/config\" \"password\"}}"
+  destination = "{dir}/out.txt"
+}
+"#,
+    );
+    let mut case = case;
+    let agent = case.spawn_agent(&config, &[], &[]);
+    wait_until(Duration::from_secs(20), || case.path("out.txt").exists()).expect("first render");
+    // The dev server dies and comes back empty on the same port.
+    case.server.restart_fresh();
+    // The fresh server has no AppRole mount at all: logins fail loudly (403), with backoff.
+    wait_until(Duration::from_secs(20), || {
+        agent
+            .log()
+            .contains("either the AppRole mount does not exist on this server")
+    })
+    .unwrap_or_else(|| panic!("the lost role is reported:\n{}", agent.log()));
+    assert_eq!(case.read("out.txt"), "hunter2", "the last good file stays");
+    // The role and the secret are recreated; new credentials are written.
+    let (role_id, secret_id) = case.server.approle("reborn", &[]);
+    case.server.kv_put("app/config", &["password=reborn"]);
+    std::fs::write(case.path("r.roleid"), role_id).unwrap();
+    std::fs::write(case.path("r.secretid"), secret_id).unwrap();
+    wait_until(Duration::from_secs(30), || case.read("out.txt") == "reborn")
+        .expect("recovers once the role is back");
+    assert!(case.server.token_is_valid(&case.read("token")));
+    // No login storm after the recovery: the failed reads meanwhile asked for one login.
+    std::thread::sleep(Duration::from_secs(2));
+    let logins_after = agent.log().matches("Authenticated with AppRole").count();
+    assert!(logins_after <= 4, "{logins_after} logins:\n{}", agent.log());
+}

@@ -277,9 +277,10 @@ pub async fn login_with_backoff(
                     error!(
                         error = %failure,
                         retry_in = ?delay,
-                        "The server answered 403 to the login: after repeated failures a server locks the role \
-                         (user lockout, 15 minutes by default) and refuses even correct credentials until it is \
-                         unlocked with `sys/locked-users/<mount accessor>/unlock/<role_id>`. Retrying with backoff."
+                        "The server answered 403 to the login: either the AppRole mount does not exist on this \
+                         server (check `mount_path`), or the role is locked after repeated failures (user lockout, \
+                         15 minutes by default), which refuses even correct credentials until it is unlocked with \
+                         `sys/locked-users/<mount accessor>/unlock/<role_id>`. Retrying with backoff."
                     );
                 } else if failure.is_refused() {
                     error!(

@@ -377,6 +377,14 @@ impl DevServer {
         )
     }
 
+    /// Kills the server and starts an empty one on the same port: all state is lost, as when a
+    /// dev server restarts.
+    pub fn restart_fresh(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        *self = Self::start_port(None, false, Some(self.port));
+    }
+
     /// Seals the server (requests then get 503 until [`DevServer::unseal`]).
     pub fn seal(&self) {
         self.bao(&["operator", "seal"]);
