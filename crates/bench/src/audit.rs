@@ -32,6 +32,23 @@ impl AuditTail {
 
     /// The requests logged since the last call, in order.
     pub fn take(&mut self) -> Vec<Request> {
+        self.take_entries()
+            .iter()
+            .filter(|entry| entry["type"] == "request")
+            .map(|entry| {
+                let text = |key: &str| {
+                    entry["request"][key]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                (text("operation"), text("path"))
+            })
+            .collect()
+    }
+
+    /// Every entry (requests and responses) logged since the last call, in order.
+    pub fn take_entries(&mut self) -> Vec<serde_json::Value> {
         let Ok(mut file) = std::fs::File::open(&self.path) else {
             return Vec::new();
         };
@@ -58,16 +75,6 @@ impl AuditTail {
         complete
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|entry| entry["type"] == "request")
-            .map(|entry| {
-                let text = |key: &str| {
-                    entry["request"][key]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned()
-                };
-                (text("operation"), text("path"))
-            })
             .collect()
     }
 }

