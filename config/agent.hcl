@@ -135,6 +135,11 @@ auto_auth {
       # number such as 640 is an error. The mode is set exactly: the umask does not narrow it.
       # Default: 0640.
       mode = 0640
+
+      # The token file's owner and group, as numbers or names (OpenBao's `uid`/`gid`; Vault's
+      # `owner`/`group` mean the same). Default: unset (the agent's own user and group).
+      # uid = 65534
+      # gid = 65534
     }
   }
 }
@@ -165,6 +170,12 @@ template {
   # mode an existing file had.
   # Default: 0644.
   perms = 0644
+
+  # The destination's owner and group: names (looked up in /etc/passwd and /etc/group) or
+  # numbers; `uid`/`gid` mean the same. An unknown name is an error before the login.
+  # Default: unset (the agent's own user and group).
+  # user  = "nginx"
+  # group = "nginx"
 
   # Create missing parent directories of the destination (mode 0755).
   # Default: true.

@@ -435,14 +435,7 @@ impl Daemon {
         let old = std::mem::replace(&mut self.agent, new_agent);
         // Keep what was read, so unchanged templates need no read and write nothing.
         self.agent.engine.adopt_cache(old.engine.take_cache());
-        let sinks: Vec<FileSink> = self
-            .agent
-            .config
-            .auto_auth
-            .sinks
-            .iter()
-            .map(FileSink::new)
-            .collect();
+        let sinks: Vec<FileSink> = self.agent.sinks.clone();
         let _ = self.token_control.send(Control::SetSinks(sinks));
         if auth_changed {
             let method = std::mem::replace(

@@ -57,6 +57,8 @@ pub struct Agent {
     pub method: AppRoleLogin,
     /// The login backoff.
     pub backoff: Backoff,
+    /// The numeric owner of each template's destination (names resolved at start).
+    pub template_owners: Vec<vaultward_core::fs::Ownership>,
 }
 
 /// Runs the agent until it is done (`exit_after_auth`) or told to stop.
@@ -151,7 +153,22 @@ fn interrupted(signal: &'static str, exit_after_auth: bool, when: &str) -> Resul
 pub fn prepare(config: Config, resolved: &Resolved) -> Result<Agent, Failure> {
     let client =
         VaultClient::new(&resolved.client).map_err(|error| Failure::Config(error.to_string()))?;
-    let sinks: Vec<FileSink> = config.auto_auth.sinks.iter().map(FileSink::new).collect();
+    let sinks: Vec<FileSink> = config
+        .auto_auth
+        .sinks
+        .iter()
+        .map(FileSink::new)
+        .collect::<Result<_, _>>()
+        .map_err(Failure::Config)?;
+    let template_owners = config
+        .templates
+        .iter()
+        .map(|template| {
+            vaultward_sink::resolve_owner(&template.owner)
+                .map_err(|problem| format!("{}: {problem}", template_name(template)))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Failure::Config)?;
     for sink in &sinks {
         sink.check_writable()
             .map_err(|error| Failure::Runtime(error.to_string()))?;
@@ -172,6 +189,7 @@ pub fn prepare(config: Config, resolved: &Resolved) -> Result<Agent, Failure> {
         engine,
         method,
         backoff,
+        template_owners,
     })
 }
 
@@ -380,6 +398,11 @@ pub async fn render_and_write(
                     &text,
                     template.perms,
                     template.create_dest_dirs,
+                    agent
+                        .template_owners
+                        .get(index)
+                        .copied()
+                        .unwrap_or_default(),
                 ),
             );
         }
@@ -398,8 +421,16 @@ pub async fn render_and_write(
                     template.perms,
                     template.create_dest_dirs,
                 );
+                let owner = agent
+                    .template_owners
+                    .get(index)
+                    .copied()
+                    .unwrap_or_default();
                 writes.spawn_blocking(move || {
-                    (index, write_destination(&destination, &text, perms, create))
+                    (
+                        index,
+                        write_destination(&destination, &text, perms, create, owner),
+                    )
                 });
             }
             match writes.join_next().await {

@@ -894,3 +894,56 @@ fn kv_with_data_in_the_path_says_how_to_write_it() {
         text(&output)
     );
 }
+
+#[test]
+fn sink_and_destination_owners_are_set_by_id_and_by_name() {
+    let case = Case::new();
+    let config = case.config(
+        "config.hcl",
+        r#"
+exit_after_auth = true
+auto_auth {
+  method "approle" {
+    config {
+      role_id_file_path   = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+      remove_secret_id_file_after_reading = false
+    }
+  }
+  sink "file" {
+    config {
+      path = "{dir}/token"
+      uid  = 65534
+      gid  = 65534
+    }
+  }
+}
+template {
+  contents    = "{{kv \"secret/app/config\" \"password\"}}"
+  destination = "{dir}/out.txt"
+  user        = "nobody"
+  group       = "65534"
+}
+"#,
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    for file in ["token", "out.txt"] {
+        let metadata = std::fs::metadata(case.path(file)).unwrap();
+        assert_eq!((metadata.uid(), metadata.gid()), (65534, 65534), "{file}");
+    }
+    assert_eq!(mode(&case.path("token")), 0o640);
+
+    // An unknown user is a config error, found before the login.
+    let text_config = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("\"nobody\"", "\"no-such-user\"");
+    std::fs::write(&config, text_config).unwrap();
+    let (output, _) = case.agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(78), "{}", text(&output));
+    assert!(
+        text(&output).contains(": there is no user `no-such-user` on this system"),
+        "{}",
+        text(&output)
+    );
+}

@@ -14,7 +14,7 @@ use crate::error::{ConfigError, suggest};
 use crate::model::{
     AppRole, AutoAuth, CommandLine, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_BACKOFF,
     DEFAULT_MIN_BACKOFF, DEFAULT_SINK_MODE, DEFAULT_TEMPLATE_PERMS, FileSink, MAX_DURATION, Method,
-    MethodKind, Template, TemplateCommand, TemplateConfig, TemplateSource, Vault,
+    MethodKind, Owner, Principal, Template, TemplateCommand, TemplateConfig, TemplateSource, Vault,
 };
 use crate::syntax::{Entry, LineIndex, Node, Value};
 
@@ -102,8 +102,8 @@ const SINK_UNSUPPORTED: &[&str] = &[
     "aad",
     "aad_env_var",
 ];
-const FILE_SINK_KEYS: &[&str] = &["path", "mode"];
-const FILE_SINK_UNSUPPORTED: &[&str] = &["uid", "gid", "owner", "group"];
+const FILE_SINK_KEYS: &[&str] = &["path", "mode", "uid", "gid", "owner", "group"];
+const FILE_SINK_UNSUPPORTED: &[&str] = &[];
 const TEMPLATE_KEYS: &[&str] = &[
     "contents",
     "source",
@@ -114,13 +114,13 @@ const TEMPLATE_KEYS: &[&str] = &[
     "command",
     "command_timeout",
     "exec",
-];
-const TEMPLATE_UNSUPPORTED: &[&str] = &[
-    "backup",
     "user",
     "group",
     "uid",
     "gid",
+];
+const TEMPLATE_UNSUPPORTED: &[&str] = &[
+    "backup",
     "wait",
     "left_delimiter",
     "right_delimiter",
@@ -396,6 +396,63 @@ impl<'s> Decoder<'s> {
             return None;
         }
         Some(octal)
+    }
+
+    /// One part of a file's owner: a number (an id) or a string (a name, or digits for an id).
+    /// `first`/`second` are the two keys that set the same part; giving both is an error.
+    fn owner_part(
+        &mut self,
+        slot: &mut Option<Principal>,
+        entry: &Entry,
+        field: &str,
+        parent: &str,
+        first: &str,
+        second: &str,
+    ) {
+        if slot.is_some() {
+            self.error_at(
+                entry.key_span.start,
+                format!(
+                    "`{parent}` sets both `{first}` and `{second}`, which mean the same; set one"
+                ),
+                None,
+            );
+            return;
+        }
+        *slot = match &entry.value.value {
+            Value::Number(raw) => match raw.parse::<u32>() {
+                Ok(id) => Some(Principal::Id(id)),
+                Err(_) => {
+                    self.error_at(
+                        entry.value.span.start,
+                        format!(
+                            "`{field}` must be a user or group id (a whole number), found {raw}"
+                        ),
+                        None,
+                    );
+                    None
+                }
+            },
+            Value::String(text) if !text.trim().is_empty() => {
+                Some(match text.trim().parse::<u32>() {
+                    Ok(id) => Principal::Id(id),
+                    Err(_) => Principal::Name(text.trim().to_owned()),
+                })
+            }
+            other => {
+                let found = if matches!(other, Value::String(_)) {
+                    "an empty string"
+                } else {
+                    other.kind()
+                };
+                self.error_at(
+                    entry.value.span.start,
+                    format!("`{field}` must be a name or an id, found {found}"),
+                    None,
+                );
+                None
+            }
+        };
     }
 
     /// An integer no smaller than `min`.
@@ -995,6 +1052,7 @@ impl<'s> Decoder<'s> {
         let config_path = format!("{path}.config");
         let mut file = None;
         let mut mode = Some(DEFAULT_SINK_MODE);
+        let mut owner = Owner::default();
         let mut seen = Seen::new();
         for entry in self.entries(config, &config_path) {
             if !self.first(&mut seen, entry, &config_path) {
@@ -1004,6 +1062,17 @@ impl<'s> Decoder<'s> {
             match entry.key.as_str() {
                 "path" => file = self.path(&entry.value, &field),
                 "mode" => mode = self.mode(&entry.value, &field),
+                "uid" | "owner" => {
+                    self.owner_part(&mut owner.user, entry, &field, &config_path, "uid", "owner")
+                }
+                "gid" | "group" => self.owner_part(
+                    &mut owner.group,
+                    entry,
+                    &field,
+                    &config_path,
+                    "gid",
+                    "group",
+                ),
                 _ => self.unknown(entry, &config_path, FILE_SINK_KEYS, FILE_SINK_UNSUPPORTED),
             }
         }
@@ -1017,6 +1086,7 @@ impl<'s> Decoder<'s> {
         Some(FileSink {
             path: file?,
             mode: mode?,
+            owner,
         })
     }
 
@@ -1028,6 +1098,7 @@ impl<'s> Decoder<'s> {
         let mut create_dest_dirs = true;
         let mut error_on_missing_key = false;
         let mut command: Option<(CommandLine, usize)> = None;
+        let mut owner = Owner::default();
         let mut command_timeout = None;
         let mut exec_command = None;
         let mut exec_timeout = None;
@@ -1057,6 +1128,12 @@ impl<'s> Decoder<'s> {
                 }
                 "error_on_missing_key" => {
                     error_on_missing_key = self.bool(&entry.value, &field).unwrap_or(false)
+                }
+                "user" | "uid" => {
+                    self.owner_part(&mut owner.user, entry, &field, path, "user", "uid")
+                }
+                "group" | "gid" => {
+                    self.owner_part(&mut owner.group, entry, &field, path, "group", "gid")
                 }
                 "command" => {
                     command = self
@@ -1141,6 +1218,7 @@ impl<'s> Decoder<'s> {
             perms: perms?,
             create_dest_dirs,
             error_on_missing_key,
+            owner,
             command: match (command, exec_command) {
                 (Some((line, _)), None) => Some(TemplateCommand {
                     line,
@@ -1202,6 +1280,7 @@ fn placeholder_template() -> Template {
         create_dest_dirs: false,
         error_on_missing_key: false,
         command: None,
+        owner: Owner::default(),
         origin: String::new(),
     }
 }

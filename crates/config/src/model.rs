@@ -106,6 +106,28 @@ pub struct FileSink {
     pub path: PathBuf,
     /// `config.mode` (default 0640).
     pub mode: u32,
+    /// `config.uid`/`config.gid` (OpenBao) or `config.owner`/`config.group` (Vault): who owns
+    /// the token file. Unset: the agent's own user and group.
+    pub owner: Owner,
+}
+
+/// Who owns a written file; each part unset means "the agent's own".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owner {
+    /// The owning user.
+    pub user: Option<Principal>,
+    /// The owning group.
+    pub group: Option<Principal>,
+}
+
+/// A user or a group, by number or by name (resolved by the agent from the system's
+/// user and group databases).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A numeric id.
+    Id(u32),
+    /// A name, e.g. `nobody`.
+    Name(String),
 }
 
 /// Where a template's text comes from.
@@ -132,6 +154,8 @@ pub struct Template {
     pub error_on_missing_key: bool,
     /// `command` or `exec`: run after the destination changed.
     pub command: Option<TemplateCommand>,
+    /// `user`/`group` (names or ids) or `uid`/`gid`: who owns the destination.
+    pub owner: Owner,
     /// Where the block was written, `file:line:col`, for messages.
     pub origin: String,
 }

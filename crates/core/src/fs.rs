@@ -46,15 +46,45 @@ pub fn write_if_changed(
     contents: &[u8],
     mode: u32,
 ) -> Result<WriteOutcome, WriteError> {
-    if is_unchanged(path, contents, mode) {
+    write_if_changed_owned(path, contents, mode, Ownership::default())
+}
+
+/// Numeric owner and group of a written file; `None` keeps the writer's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ownership {
+    /// The owning user id.
+    pub uid: Option<u32>,
+    /// The owning group id.
+    pub gid: Option<u32>,
+}
+
+/// [`write_if_changed`] that also sets the file's owner and group (before the content is
+/// written), and rewrites a file whose owner or group differs.
+pub fn write_if_changed_owned(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    owner: Ownership,
+) -> Result<WriteOutcome, WriteError> {
+    if is_unchanged(path, contents, mode, owner) {
         return Ok(WriteOutcome::Unchanged);
     }
-    write_atomic(path, contents, mode)?;
+    write_atomic_owned(path, contents, mode, owner)?;
     Ok(WriteOutcome::Written)
 }
 
 /// Writes `contents` to `path` with `mode` atomically, always.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
+    write_atomic_owned(path, contents, mode, Ownership::default())
+}
+
+/// [`write_atomic`] with an owner and group.
+pub fn write_atomic_owned(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    owner: Ownership,
+) -> Result<(), WriteError> {
     if let Ok(metadata) = std::fs::metadata(path)
         && !metadata.is_file()
     {
@@ -97,6 +127,14 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), Write
         rustix::fs::Mode::from_raw_mode(mode & 0o7777),
     )
     .map_err(|errno| fail("set the file mode")(io::Error::from(errno)))?;
+    if owner != Ownership::default() {
+        rustix::fs::fchown(
+            temp.as_file(),
+            owner.uid.map(rustix::fs::Uid::from_raw),
+            owner.gid.map(rustix::fs::Gid::from_raw),
+        )
+        .map_err(|errno| fail("set the file's owner and group")(io::Error::from(errno)))?;
+    }
     temp.write_all(contents)
         .map_err(fail("write the temporary file"))?;
     temp.as_file()
@@ -111,7 +149,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), Write
 }
 
 /// True when `path` is a regular file holding exactly `contents` with `mode`.
-fn is_unchanged(path: &Path, contents: &[u8], mode: u32) -> bool {
+fn is_unchanged(path: &Path, contents: &[u8], mode: u32, owner: Ownership) -> bool {
     // Never open what is not a regular file: opening a FIFO blocks until a writer comes.
     if !std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file()) {
         return false;
@@ -123,6 +161,8 @@ fn is_unchanged(path: &Path, contents: &[u8], mode: u32) -> bool {
         return false;
     };
     if !metadata.is_file()
+        || owner.uid.is_some_and(|uid| uid != metadata.uid())
+        || owner.gid.is_some_and(|gid| gid != metadata.gid())
         || metadata.mode() & 0o7777 != mode & 0o7777
         || metadata.len() != contents.len() as u64
     {

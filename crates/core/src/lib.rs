@@ -13,6 +13,7 @@ pub mod backoff;
 pub mod fs;
 pub mod secret;
 pub mod text;
+pub mod users;
 
 pub use backoff::{Backoff, InvalidBackoff};
 pub use secret::{ExposeSecret, SecretString};

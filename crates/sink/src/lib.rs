@@ -10,24 +10,53 @@
 use std::path::{Path, PathBuf};
 
 use vaultward_config::FileSink as FileSinkConfig;
+use vaultward_config::{Owner, Principal};
 use vaultward_core::ExposeSecret;
 use vaultward_core::SecretString;
-use vaultward_core::fs::{WriteError, WriteOutcome, write_if_changed};
+use vaultward_core::fs::{Ownership, WriteError, WriteOutcome, write_if_changed_owned};
 
 /// A file that receives every new token.
 #[derive(Debug, Clone)]
 pub struct FileSink {
     path: PathBuf,
     mode: u32,
+    owner: Ownership,
+}
+
+/// The numeric owner for an [`Owner`] from the config: ids as given, names looked up.
+pub fn resolve_owner(owner: &Owner) -> Result<Ownership, String> {
+    let user = match &owner.user {
+        None => None,
+        Some(Principal::Id(id)) => Some(*id),
+        Some(Principal::Name(name)) => Some(
+            vaultward_core::users::user_id(name)
+                .ok_or_else(|| format!("there is no user `{name}` on this system"))?,
+        ),
+    };
+    let group = match &owner.group {
+        None => None,
+        Some(Principal::Id(id)) => Some(*id),
+        Some(Principal::Name(name)) => Some(
+            vaultward_core::users::group_id(name)
+                .ok_or_else(|| format!("there is no group `{name}` on this system"))?,
+        ),
+    };
+    Ok(Ownership {
+        uid: user,
+        gid: group,
+    })
 }
 
 impl FileSink {
-    /// Builds the sink from its validated config.
-    pub fn new(config: &FileSinkConfig) -> Self {
-        Self {
+    /// Builds the sink from its validated config; fails when an owner name is unknown.
+    pub fn new(config: &FileSinkConfig) -> Result<Self, String> {
+        let owner = resolve_owner(&config.owner)
+            .map_err(|problem| format!("the sink `{}`: {problem}", config.path.display()))?;
+        Ok(Self {
             path: config.path.clone(),
             mode: config.mode,
-        }
+            owner,
+        })
     }
 
     /// The file written.
@@ -61,7 +90,12 @@ impl FileSink {
 
     /// Writes `token` to the file.
     pub fn write(&self, token: &SecretString) -> Result<WriteOutcome, WriteError> {
-        write_if_changed(&self.path, token.expose_secret().as_bytes(), self.mode)
+        write_if_changed_owned(
+            &self.path,
+            token.expose_secret().as_bytes(),
+            self.mode,
+            self.owner,
+        )
     }
 }
 
@@ -78,7 +112,9 @@ mod tests {
         let sink = FileSink::new(&FileSinkConfig {
             path: path.clone(),
             mode: 0o600,
-        });
+            owner: Owner::default(),
+        })
+        .unwrap();
         sink.check_writable().unwrap();
         assert_eq!(
             sink.write(&SecretString::from("s.abc".to_owned())).unwrap(),
@@ -97,7 +133,9 @@ mod tests {
         let sink = FileSink::new(&FileSinkConfig {
             path: PathBuf::from("/nonexistent-dir/token"),
             mode: 0o640,
-        });
+            owner: Owner::default(),
+        })
+        .unwrap();
         let message = sink.check_writable().unwrap_err().to_string();
         assert!(
             message.starts_with(

@@ -31,7 +31,7 @@ use handlebars::{Handlebars, RenderErrorReason};
 use rand::Rng;
 use serde_json::Value;
 use tokio::time::Instant;
-use vaultward_core::fs::{WriteError, WriteOutcome, write_if_changed};
+use vaultward_core::fs::{WriteError, WriteOutcome, write_if_changed_owned};
 
 /// How many secret reads may be in flight at once.
 pub const MAX_CONCURRENT_FETCHES: usize = 16;
@@ -582,6 +582,7 @@ pub fn write_destination(
     contents: &str,
     perms: u32,
     create_dest_dirs: bool,
+    owner: vaultward_core::fs::Ownership,
 ) -> Result<WriteOutcome, WriteError> {
     if create_dest_dirs
         && let Some(parent) = destination.parent()
@@ -599,7 +600,7 @@ pub fn write_destination(
                 source,
             })?;
     }
-    write_if_changed(destination, contents.as_bytes(), perms)
+    write_if_changed_owned(destination, contents.as_bytes(), perms, owner)
 }
 
 /// What to say about a Go (consul-template) template, the syntax Vault Agent uses.

@@ -9,6 +9,7 @@ auto_auth {
     config {
       path = "/var/run/vault/token"
       owner = 100
+      uid = 100
     }
   }
 }
