@@ -501,3 +501,33 @@ template {
     let logins_after = agent.log().matches("Authenticated with AppRole").count();
     assert!(logins_after <= 4, "{logins_after} logins:\n{}", agent.log());
 }
+
+#[test]
+fn a_server_restarted_with_persistent_storage_keeps_the_token_and_the_files() {
+    let case = Case::with_server(vaultward_test_support::DevServer::start_persistent());
+    let config = case.config(
+        "config.hcl",
+        &(BASE.replace("exit_after_auth = true\n", "")
+            + "template_config { static_secret_render_interval = \"1s\" }\ntemplate {\n  contents = \"{{kv \\\"secret/app/config\\\" \\\"password\\\"}}\"\n  destination = \"{dir}/out.txt\"\n}\n"),
+    );
+    let mut case = case;
+    let agent = case.spawn_agent(&config, &[], &[]);
+    wait_until(Duration::from_secs(20), || case.path("out.txt").exists()).expect("first render");
+    let token = case.read("token");
+    case.server.restart_persistent();
+    // The token survived the restart: it is kept, the files stay, and changes land again.
+    case.server
+        .kv_put("app/config", &["password=after-restart"]);
+    wait_until(Duration::from_secs(20), || {
+        case.read("out.txt") == "after-restart"
+    })
+    .expect("changes land after the restart");
+    assert_eq!(case.read("token"), token, "the still-valid token is kept");
+    assert!(case.server.token_is_valid(&token));
+    assert_eq!(
+        agent.log().matches("Authenticated with AppRole").count(),
+        1,
+        "{}",
+        agent.log()
+    );
+}

@@ -130,6 +130,10 @@ pub struct DevServer {
     child: Child,
     /// The server's working directory (its HOME, logs and any config).
     pub dir: tempfile::TempDir,
+    /// The root token the `bao` CLI runs with.
+    root_token: String,
+    /// For a server with persistent storage: its unseal key.
+    unseal_key: Option<String>,
 }
 
 impl DevServer {
@@ -205,6 +209,8 @@ impl DevServer {
                 port,
                 child,
                 dir,
+                root_token: ROOT_TOKEN.to_owned(),
+                unseal_key: None,
             };
             if server.wait_ready(Duration::from_secs(30), tls) {
                 return server;
@@ -280,7 +286,7 @@ impl DevServer {
         command
             .args(args)
             .env("BAO_ADDR", &self.addr)
-            .env("BAO_TOKEN", ROOT_TOKEN)
+            .env("BAO_TOKEN", &self.root_token)
             .env("HOME", self.dir.path())
             .stdin(Stdio::null());
         command
@@ -377,6 +383,96 @@ impl DevServer {
         )
     }
 
+    /// Starts a real (non-dev) server with raft storage: initialised with one unseal key,
+    /// unsealed, with KV v2 at `secret/`. [`DevServer::restart_persistent`] keeps its state.
+    pub fn start_persistent() -> DevServer {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let cluster_port = free_port();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        let config = format!(
+            "storage \"raft\" {{\n  path = \"{data}\"\n  node_id = \"node1\"\n}}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  cluster_address = \"127.0.0.1:{cluster_port}\"\n  tls_disable = true\n}}\napi_addr = \"http://127.0.0.1:{port}\"\ncluster_addr = \"http://127.0.0.1:{cluster_port}\"\n",
+            data = dir.path().join("data").display()
+        );
+        std::fs::write(dir.path().join("server.hcl"), config).unwrap();
+        let child = Self::spawn_persistent(dir.path());
+        let mut server = DevServer {
+            addr: format!("http://127.0.0.1:{port}"),
+            port,
+            child,
+            dir,
+            root_token: String::new(),
+            unseal_key: None,
+        };
+        server.wait_answering();
+        let init = server.bao(&[
+            "operator",
+            "init",
+            "-key-shares=1",
+            "-key-threshold=1",
+            "-format=json",
+        ]);
+        let init: serde_json::Value = serde_json::from_str(&init).unwrap();
+        server.root_token = init["root_token"].as_str().unwrap().to_owned();
+        server.unseal_key = Some(init["unseal_keys_b64"][0].as_str().unwrap().to_owned());
+        server.unseal();
+        server.wait_active();
+        server.bao(&["secrets", "enable", "-path=secret", "-version=2", "kv"]);
+        server
+    }
+
+    /// Waits until the server is unsealed and active (raft elects itself after unsealing).
+    fn wait_active(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some((200, _)) = http_get(self.port, "/v1/sys/health") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the server did not become active; log:\n{}", self.log());
+    }
+
+    /// Stops a [`DevServer::start_persistent`] server and starts it again on the same storage
+    /// and port, then unseals it: every token and secret is still there.
+    pub fn restart_persistent(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn_persistent(self.dir.path());
+        self.wait_answering();
+        self.unseal();
+        self.wait_active();
+    }
+
+    fn spawn_persistent(dir: &Path) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .unwrap();
+        Command::new(bao_bin())
+            .arg("server")
+            .arg(format!("-config={}", dir.join("server.hcl").display()))
+            .env("HOME", dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits until the server answers at all (sealed or not initialised included).
+    fn wait_answering(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if http_get(self.port, "/v1/sys/health").is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server did not answer; log:\n{}", self.log());
+    }
+
     /// Kills the server and starts an empty one on the same port: all state is lost, as when a
     /// dev server restarts.
     pub fn restart_fresh(&mut self) {
@@ -390,8 +486,12 @@ impl DevServer {
         self.bao(&["operator", "seal"]);
     }
 
-    /// Unseals the server with the unseal key the dev server printed at start.
+    /// Unseals the server with its unseal key (the one the dev server printed at start).
     pub fn unseal(&self) {
+        if let Some(key) = &self.unseal_key {
+            self.bao(&["operator", "unseal", key]);
+            return;
+        }
         let log = self.log();
         let key = log
             .lines()
