@@ -531,3 +531,81 @@ fn a_server_restarted_with_persistent_storage_keeps_the_token_and_the_files() {
         agent.log()
     );
 }
+
+/// A small tmpfs, unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(path: std::path::PathBuf, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(&path).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mounting a tmpfs needs root");
+        SmallDisk(path)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_keeps_the_previous_file_leaves_no_temporary_file_and_spares_the_others() {
+    let case = Case::new();
+    let disk = SmallDisk::mount(case.path("full"), "64k");
+    let config = case.config(
+        "config.hcl",
+        &(BASE.replace("exit_after_auth = true\n", "")
+            + "template_config { static_secret_render_interval = \"1s\" }\n\
+               template {\n  contents = \"{{kv \\\"secret/app/config\\\" \\\"password\\\"}}\"\n  destination = \"{dir}/full/out.txt\"\n}\n\
+               template {\n  contents = \"{{kv \\\"secret/app/config\\\" \\\"password\\\"}}\"\n  destination = \"{dir}/elsewhere.txt\"\n}\n"),
+    );
+    let agent = case.spawn_agent(&config, &[], &[]);
+    wait_until(Duration::from_secs(20), || {
+        case.path("full/out.txt").exists()
+    })
+    .expect("first render");
+    // Fill the small disk, then make the secret larger than what is left.
+    let _ = std::fs::write(case.path("full/filler"), vec![0u8; 60 * 1024]);
+    let big = "y".repeat(20_000);
+    case.server
+        .kv_put("app/config", &[&format!("password={big}")]);
+    wait_until(Duration::from_secs(10), || {
+        case.read("elsewhere.txt") == big
+    })
+    .expect("the other template is unaffected");
+    wait_until(Duration::from_secs(10), || {
+        agent.log().contains("No space left on device")
+    })
+    .expect("the error is reported");
+    assert!(
+        agent.log().contains(&format!(
+            "cannot write `{}`",
+            case.path("full/out.txt").display()
+        )),
+        "the error names the file: {}",
+        agent.log()
+    );
+    assert_eq!(
+        case.read("full/out.txt"),
+        "hunter2",
+        "the previous content is intact"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(case.path("full"))
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary files left behind: {leftovers:?}"
+    );
+    drop(agent);
+    drop(disk);
+}
