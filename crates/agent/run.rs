@@ -250,16 +250,9 @@ pub fn check_destinations(templates: &[Template]) -> Result<(), Failure> {
     for template in templates {
         let name = template_name(template);
         let destination = &template.destination;
-        if let Ok(metadata) = std::fs::metadata(destination)
-            && !metadata.is_file()
-        {
-            let what = if metadata.is_dir() {
-                "a directory"
-            } else {
-                "not a regular file (a device, FIFO or socket)"
-            };
+        if let Err(error) = vaultward_core::fs::check_replaceable(destination) {
             problems.push(format!(
-                "{name}: the destination `{}` is {what}",
+                "{name}: cannot use the destination `{}`: {error}",
                 destination.display()
             ));
             continue;

@@ -85,20 +85,11 @@ pub fn write_atomic_owned(
     mode: u32,
     owner: Ownership,
 ) -> Result<(), WriteError> {
-    if let Ok(metadata) = std::fs::metadata(path)
-        && !metadata.is_file()
-    {
-        let what = if metadata.is_dir() {
-            "it is a directory"
-        } else {
-            "it is not a regular file (a device, FIFO or socket)"
-        };
-        return Err(WriteError {
-            path: path.to_path_buf(),
-            step: "check the destination",
-            source: io::Error::new(io::ErrorKind::InvalidInput, what),
-        });
-    }
+    check_replaceable(path).map_err(|source| WriteError {
+        path: path.to_path_buf(),
+        step: "check the destination",
+        source,
+    })?;
     let fail = |step: &'static str| {
         move |source: io::Error| WriteError {
             path: path.to_path_buf(),
@@ -170,6 +161,23 @@ fn is_unchanged(path: &Path, contents: &[u8], mode: u32, owner: Ownership) -> bo
     }
     let mut existing = Vec::with_capacity(contents.len());
     file.read_to_end(&mut existing).is_ok() && existing == contents
+}
+
+/// Checks that `path` can be replaced by a written file: it is absent or a regular file (after
+/// following symlinks). A directory, device, FIFO or socket is refused, never replaced (and a
+/// FIFO never opened, which would block).
+pub fn check_replaceable(path: &Path) -> io::Result<()> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_dir() => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is a directory",
+        )),
+        Ok(metadata) if !metadata.is_file() => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is not a regular file (a device, FIFO or socket)",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Checks that files can be created in `directory`, by creating, writing 4 KiB to and

@@ -74,13 +74,11 @@ impl FileSink {
         if let Some(name) = self.path.file_name() {
             vaultward_core::fs::remove_stale_temporary_files(dir, &[name]);
         }
-        if self.path.is_dir() {
-            return Err(WriteError {
-                path: self.path.clone(),
-                step: "check the sink path",
-                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "it is a directory"),
-            });
-        }
+        vaultward_core::fs::check_replaceable(&self.path).map_err(|source| WriteError {
+            path: self.path.clone(),
+            step: "check the sink path",
+            source,
+        })?;
         vaultward_core::fs::check_directory_writable(dir).map_err(|source| WriteError {
             path: self.path.clone(),
             step: "check that its directory is writable",
@@ -140,6 +138,32 @@ mod tests {
         assert!(
             message.starts_with(
                 "cannot write `/nonexistent-dir/token`: check that its directory is writable"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_fifo_sink_path_is_refused_before_any_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&path)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let sink = FileSink::new(&FileSinkConfig {
+            path: path.clone(),
+            mode: 0o640,
+            owner: Owner::default(),
+        })
+        .unwrap();
+        let message = sink.check_writable().unwrap_err().to_string();
+        assert!(
+            message.ends_with(
+                "check the sink path: it is not a regular file (a device, FIFO or socket)"
             ),
             "{message}"
         );
