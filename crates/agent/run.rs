@@ -17,16 +17,18 @@ use tracing::{debug, error, info, warn};
 use vaultward_auth::{AppRoleLogin, Token, login_with_backoff};
 use vaultward_config::{Config, Template, TemplateSource};
 use vaultward_core::Backoff;
-use vaultward_core::fs::WriteOutcome;
+use vaultward_core::fs::{Ownership, WriteOutcome};
 use vaultward_sink::FileSink;
-use vaultward_template::{Engine, RenderFailure, TemplateSpec, write_destination};
+use vaultward_template::{
+    DestinationWrite, Engine, RenderFailure, TemplateSpec, write_destination, write_destinations,
+};
 use vaultward_vault::VaultClient;
 
 use crate::settings::{Resolved, is_plain_http_to_remote};
 use crate::source::VaultSource;
 
-/// How many destination files are written at the same time in a render of many templates.
-const WRITES_IN_FLIGHT: usize = 8;
+/// How many fsyncs of destination files run at the same time in a render of many templates.
+const SYNCS_IN_FLIGHT: usize = 8;
 
 /// How many times `exit_after_auth` tries to render a failing template before giving up.
 pub const EXIT_AFTER_AUTH_RENDER_ATTEMPTS: u32 = 5;
@@ -400,37 +402,54 @@ pub async fn render_and_write(
             );
         }
     } else {
-        // Many files: a few durable writes in flight let the filesystem group its journal
-        // commits, instead of waiting for each fsync in turn.
-        let mut pending = outputs.into_iter();
-        let mut writes = tokio::task::JoinSet::new();
-        loop {
-            while writes.len() < WRITES_IN_FLIGHT
-                && let Some((index, text)) = pending.next()
-            {
-                let template = &agent.config.templates[index];
-                let (destination, perms, create) = (
-                    template.destination.clone(),
-                    template.perms,
-                    template.create_dest_dirs,
-                );
+        // Many files: created one by one, fsynced a few at a time (the filesystem groups the
+        // journal commits), renamed in place; off the runtime's threads.
+        let jobs: Vec<(usize, PathBuf, String, u32, bool, Ownership)> = outputs
+            .into_iter()
+            .filter_map(|(index, text)| {
+                let template = agent.config.templates.get(index)?;
                 let owner = agent
                     .template_owners
                     .get(index)
                     .copied()
                     .unwrap_or_default();
-                writes.spawn_blocking(move || {
-                    (
-                        index,
-                        write_destination(&destination, &text, perms, create, owner),
-                    )
-                });
+                Some((
+                    index,
+                    template.destination.clone(),
+                    text,
+                    template.perms,
+                    template.create_dest_dirs,
+                    owner,
+                ))
+            })
+            .collect();
+        let batch = tokio::task::spawn_blocking(move || {
+            let writes: Vec<DestinationWrite<'_>> = jobs
+                .iter()
+                .map(
+                    |(_, destination, text, perms, create_dest_dirs, owner)| DestinationWrite {
+                        destination,
+                        contents: text,
+                        perms: *perms,
+                        create_dest_dirs: *create_dest_dirs,
+                        owner: *owner,
+                    },
+                )
+                .collect();
+            let outcomes = write_destinations(&writes, SYNCS_IN_FLIGHT);
+            jobs.iter()
+                .map(|(index, ..)| *index)
+                .zip(outcomes)
+                .collect::<Vec<_>>()
+        })
+        .await;
+        match batch {
+            Ok(outcomes) => {
+                for (index, outcome) in outcomes {
+                    record(index, outcome);
+                }
             }
-            match writes.join_next().await {
-                Some(Ok((index, outcome))) => record(index, outcome),
-                Some(Err(join_error)) => warn!(error = %join_error, "A file write task failed."),
-                None => break,
-            }
+            Err(join_error) => warn!(error = %join_error, "The file write task failed."),
         }
     }
     rendered.written.sort_unstable();

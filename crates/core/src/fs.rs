@@ -85,6 +85,29 @@ pub fn write_atomic_owned(
     mode: u32,
     owner: Ownership,
 ) -> Result<(), WriteError> {
+    let staged = stage(path, contents, mode, owner)?;
+    staged.sync()?;
+    staged.commit()
+}
+
+/// A file written to its temporary name but not yet durable nor in place: the three steps of
+/// an atomic write, apart, so that a batch of files can be created one after the other, fsynced
+/// together and renamed in place (see [`write_batch`]). Dropped without [`Staged::commit`], the
+/// temporary file is removed and the destination is untouched.
+#[derive(Debug)]
+pub struct Staged {
+    temp: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+/// Creates the temporary file next to `path`, with `mode` and `owner` set before any content,
+/// and writes `contents` to it.
+pub fn stage(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    owner: Ownership,
+) -> Result<Staged, WriteError> {
     check_replaceable(path).map_err(|source| WriteError {
         path: path.to_path_buf(),
         step: "check the destination",
@@ -128,15 +151,155 @@ pub fn write_atomic_owned(
     }
     temp.write_all(contents)
         .map_err(fail("write the temporary file"))?;
-    temp.as_file()
-        .sync_data()
-        .map_err(fail("fsync the temporary file"))?;
-    // The directory is not fsynced after the rename: after a crash the rename may be lost and
-    // the previous file still there (whole, never partial), which the next render repairs.
-    // That halves the fsyncs of a render of many files.
-    temp.persist(path)
-        .map_err(|error| fail("rename the temporary file over the destination")(error.error))?;
-    Ok(())
+    Ok(Staged {
+        temp,
+        path: path.to_path_buf(),
+    })
+}
+
+impl Staged {
+    /// The destination this file will replace.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes the content durable (fdatasync).
+    pub fn sync(&self) -> Result<(), WriteError> {
+        self.temp
+            .as_file()
+            .sync_data()
+            .map_err(|source| WriteError {
+                path: self.path.clone(),
+                step: "fsync the temporary file",
+                source,
+            })
+    }
+
+    /// Renames the temporary file over the destination. Call [`Staged::sync`] first.
+    pub fn commit(self) -> Result<(), WriteError> {
+        // The directory is not fsynced after the rename: after a crash the rename may be lost
+        // and the previous file still there (whole, never partial), which the next render
+        // repairs. That halves the fsyncs of a render of many files.
+        let Staged { temp, path } = self;
+        temp.persist(&path).map_err(|error| WriteError {
+            path,
+            step: "rename the temporary file over the destination",
+            source: error.error,
+        })?;
+        Ok(())
+    }
+}
+
+/// One file of a [`write_batch`].
+#[derive(Debug)]
+pub struct BatchItem<'a> {
+    /// The destination.
+    pub path: &'a Path,
+    /// What it should hold.
+    pub contents: &'a [u8],
+    /// Its mode.
+    pub mode: u32,
+    /// Its owner and group.
+    pub owner: Ownership,
+}
+
+/// Files of a batch prepared at once: it bounds the open temporary files.
+const BATCH_CHUNK: usize = 128;
+
+/// [`write_if_changed_owned`] for many files, with the same guarantees for each, in three
+/// steps per chunk of files: the temporary files are created and written one after the other
+/// (concurrent creations in one directory contend in the filesystem's inode allocator), then
+/// fsynced with up to `syncs_in_flight` fsyncs at a time (the filesystem groups them into
+/// few journal commits), then renamed in place one after the other. Each result is in the
+/// order of `items`; a failing file does not stop the others.
+pub fn write_batch(
+    items: &[BatchItem<'_>],
+    syncs_in_flight: usize,
+) -> Vec<Result<WriteOutcome, WriteError>> {
+    let mut results = Vec::with_capacity(items.len());
+    for chunk in items.chunks(BATCH_CHUNK) {
+        // Step 1: skip the unchanged files, stage the others.
+        let mut outcomes: Vec<Option<Result<WriteOutcome, WriteError>>> = Vec::new();
+        let mut staged: Vec<(usize, Staged)> = Vec::new();
+        for (position, item) in chunk.iter().enumerate() {
+            if is_unchanged(item.path, item.contents, item.mode, item.owner) {
+                outcomes.push(Some(Ok(WriteOutcome::Unchanged)));
+                continue;
+            }
+            match stage(item.path, item.contents, item.mode, item.owner) {
+                Ok(file) => {
+                    outcomes.push(None);
+                    staged.push((position, file));
+                }
+                Err(error) => outcomes.push(Some(Err(error))),
+            }
+        }
+        // Step 2: fsync the staged files, a few at a time.
+        let synced = sync_all(&staged, syncs_in_flight.max(1));
+        // Step 3: rename the durable ones in place.
+        for ((position, file), sync) in staged.into_iter().zip(synced) {
+            outcomes[position] = Some(
+                sync.and_then(|()| file.commit())
+                    .map(|()| WriteOutcome::Written),
+            );
+        }
+        results.extend(outcomes.into_iter().map(|outcome| {
+            outcome.unwrap_or_else(|| {
+                Err(WriteError {
+                    path: PathBuf::new(),
+                    step: "write the file",
+                    source: io::Error::other("the batch lost track of this file"),
+                })
+            })
+        }));
+    }
+    results
+}
+
+/// Fsyncs every staged file, with up to `in_flight` threads; the results are in order.
+fn sync_all(staged: &[(usize, Staged)], in_flight: usize) -> Vec<Result<(), WriteError>> {
+    if staged.len() <= 1 || in_flight == 1 {
+        return staged.iter().map(|(_, file)| file.sync()).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Result<(), WriteError>>>> =
+        staged.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let work = || {
+        loop {
+            let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some((_, file)) = staged.get(index) else {
+                break;
+            };
+            let result = file.sync();
+            if let Some(slot) = slots.get(index)
+                && let Ok(mut slot) = slot.lock()
+            {
+                *slot = Some(result);
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        // The calling thread works too, so the batch completes even if no thread can be made.
+        for _ in 1..in_flight.min(staged.len()) {
+            let _ = std::thread::Builder::new()
+                .name("vaultward-fsync".into())
+                .spawn_scoped(scope, work);
+        }
+        work();
+    });
+    slots
+        .into_iter()
+        .zip(staged)
+        .map(|(slot, (_, file))| {
+            slot.into_inner().ok().flatten().unwrap_or_else(|| {
+                Err(WriteError {
+                    path: file.path.clone(),
+                    step: "fsync the temporary file",
+                    source: io::Error::other("the fsync thread did not report"),
+                })
+            })
+        })
+        .collect()
 }
 
 /// True when `path` is a regular file holding exactly `contents` with `mode`.
@@ -285,6 +448,63 @@ mod tests {
                 path.display()
             )),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn batch_writes_in_order_skips_unchanged_and_isolates_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..300).map(|i| dir.path().join(format!("f{i}"))).collect();
+        // One unchanged file, one destination that is a directory.
+        std::fs::write(&paths[7], b"content 7").unwrap();
+        std::fs::set_permissions(&paths[7], Permissions::from_mode(0o640)).unwrap();
+        let before = std::fs::metadata(&paths[7]).unwrap().ino();
+        std::fs::create_dir(&paths[200]).unwrap();
+        let contents: Vec<Vec<u8>> = (0..300)
+            .map(|i| format!("content {i}").into_bytes())
+            .collect();
+        let items: Vec<BatchItem<'_>> = paths
+            .iter()
+            .zip(&contents)
+            .map(|(path, contents)| BatchItem {
+                path,
+                contents,
+                mode: 0o640,
+                owner: Ownership::default(),
+            })
+            .collect();
+        let results = write_batch(&items, 8);
+        assert_eq!(results.len(), 300);
+        for (i, result) in results.iter().enumerate() {
+            match i {
+                7 => assert_eq!(*result.as_ref().unwrap(), WriteOutcome::Unchanged),
+                200 => {
+                    let error = result.as_ref().unwrap_err();
+                    assert_eq!(error.path, paths[200]);
+                    assert!(error.to_string().contains("it is a directory"), "{error}");
+                }
+                _ => {
+                    assert_eq!(*result.as_ref().unwrap(), WriteOutcome::Written, "file {i}");
+                    assert_eq!(std::fs::read(&paths[i]).unwrap(), contents[i]);
+                    let mode = std::fs::metadata(&paths[i]).unwrap().mode() & 0o7777;
+                    assert_eq!(mode, 0o640, "file {i}");
+                }
+            }
+        }
+        assert_eq!(std::fs::metadata(&paths[7]).unwrap().ino(), before);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|entry| entry.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        // A second batch of the same content writes nothing.
+        let again = write_batch(&items, 8);
+        assert!(
+            again
+                .iter()
+                .enumerate()
+                .all(|(i, result)| i == 200 || matches!(result, Ok(WriteOutcome::Unchanged)))
         );
     }
 }

@@ -584,7 +584,74 @@ pub fn write_destination(
     create_dest_dirs: bool,
     owner: vaultward_core::fs::Ownership,
 ) -> Result<WriteOutcome, WriteError> {
-    if create_dest_dirs
+    create_parent(destination, create_dest_dirs)?;
+    write_if_changed_owned(destination, contents.as_bytes(), perms, owner)
+}
+
+/// One rendered template to write with [`write_destinations`].
+#[derive(Debug)]
+pub struct DestinationWrite<'a> {
+    /// The destination file.
+    pub destination: &'a Path,
+    /// The rendered text.
+    pub contents: &'a str,
+    /// The file mode.
+    pub perms: u32,
+    /// Whether missing parent directories are created.
+    pub create_dest_dirs: bool,
+    /// Owner and group.
+    pub owner: vaultward_core::fs::Ownership,
+}
+
+/// [`write_destination`] for many templates at once, with the same guarantees per file, through
+/// [`vaultward_core::fs::write_batch`] (created one by one, fsynced `syncs_in_flight` at a
+/// time, renamed in place). The results are in the order of `writes`.
+pub fn write_destinations(
+    writes: &[DestinationWrite<'_>],
+    syncs_in_flight: usize,
+) -> Vec<Result<WriteOutcome, WriteError>> {
+    let mut results: Vec<Option<Result<WriteOutcome, WriteError>>> = Vec::new();
+    let mut items = Vec::new();
+    let mut positions = Vec::new();
+    for (position, write) in writes.iter().enumerate() {
+        match create_parent(write.destination, write.create_dest_dirs) {
+            Ok(()) => {
+                results.push(None);
+                positions.push(position);
+                items.push(vaultward_core::fs::BatchItem {
+                    path: write.destination,
+                    contents: write.contents.as_bytes(),
+                    mode: write.perms,
+                    owner: write.owner,
+                });
+            }
+            Err(error) => results.push(Some(Err(error))),
+        }
+    }
+    let written = vaultward_core::fs::write_batch(&items, syncs_in_flight);
+    for (position, outcome) in positions.into_iter().zip(written) {
+        if let Some(slot) = results.get_mut(position) {
+            *slot = Some(outcome);
+        }
+    }
+    results
+        .into_iter()
+        .zip(writes)
+        .map(|(result, write)| {
+            result.unwrap_or_else(|| {
+                Err(WriteError {
+                    path: write.destination.to_path_buf(),
+                    step: "write the file",
+                    source: std::io::Error::other("the batch lost track of this file"),
+                })
+            })
+        })
+        .collect()
+}
+
+/// Creates the missing parent directories of `destination` (0755) when `create`.
+fn create_parent(destination: &Path, create: bool) -> Result<(), WriteError> {
+    if create
         && let Some(parent) = destination.parent()
         && !parent.as_os_str().is_empty()
         && !parent.exists()
@@ -600,7 +667,7 @@ pub fn write_destination(
                 source,
             })?;
     }
-    write_if_changed_owned(destination, contents.as_bytes(), perms, owner)
+    Ok(())
 }
 
 /// What to say about a Go (consul-template) template, the syntax Vault Agent uses.
