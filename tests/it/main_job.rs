@@ -772,6 +772,8 @@ fn namespace_from_the_vault_block() {
         "-field=secret_id",
         "auth/approle/role/app/secret-id",
     ]);
+    vaultward_test_support::remember_secret(&secret_id);
+    vaultward_test_support::remember_secret("in-team1");
     in_ns(&[
         "kv",
         "put",

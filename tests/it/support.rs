@@ -23,7 +23,8 @@ pub fn vaultward() -> Command {
     command
 }
 
-/// Runs a command, killing it after `limit`; returns its output and how long it ran.
+/// Runs a command, killing it after `limit`; returns its output and how long it ran. The
+/// output is checked for secrets and tokens: none may ever be printed.
 pub fn run_with_limit(command: &mut Command, limit: Duration) -> (Output, Duration) {
     let started = Instant::now();
     let mut child = command
@@ -41,7 +42,9 @@ pub fn run_with_limit(command: &mut Command, limit: Duration) -> (Output, Durati
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    (child.wait_with_output().unwrap(), started.elapsed())
+    let output = child.wait_with_output().unwrap();
+    vaultward_test_support::assert_no_secrets(&text(&output), &format!("{command:?}"));
+    (output, started.elapsed())
 }
 
 /// Text of an output's stdout and stderr together.
@@ -95,14 +98,16 @@ impl Case {
         path
     }
 
-    /// `vaultward agent -config=PATH` with `BAO_ADDR` pointing at the server.
+    /// `vaultward agent -config=PATH` with `BAO_ADDR` pointing at the server, logging at trace
+    /// level unless `extra` sets `-log-level` (the output is checked for secrets).
     pub fn agent(&self, config: &Path, extra: &[&str]) -> (Output, Duration) {
         let mut command = vaultward();
         command
             .arg("agent")
             .arg(format!("-config={}", config.display()))
             .args(extra)
-            .env("BAO_ADDR", &self.server.addr);
+            .env("BAO_ADDR", &self.server.addr)
+            .env("BAO_LOG_LEVEL", "trace");
         run_with_limit(&mut command, Duration::from_secs(60))
     }
 
@@ -141,7 +146,8 @@ pub struct Running {
 }
 
 impl Case {
-    /// Starts `vaultward agent -config=PATH` in the background.
+    /// Starts `vaultward agent -config=PATH` in the background, logging at trace level unless
+    /// `extra` or `env` set the level; its log is checked for secrets when it is dropped.
     pub fn spawn_agent(&self, config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Running {
         let log = self.path("agent.log");
         let file = std::fs::File::create(&log).unwrap();
@@ -151,6 +157,7 @@ impl Case {
             .arg(format!("-config={}", config.display()))
             .args(extra)
             .env("BAO_ADDR", &self.server.addr)
+            .env("BAO_LOG_LEVEL", "trace")
             .stdout(file.try_clone().unwrap())
             .stderr(file);
         for (name, value) in env {
@@ -196,6 +203,9 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !std::thread::panicking() {
+            vaultward_test_support::assert_no_secrets(&self.log(), "a long-running agent");
+        }
     }
 }
 

@@ -456,8 +456,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let paths: Vec<PathBuf> = (0..300).map(|i| dir.path().join(format!("f{i}"))).collect();
         // One unchanged file, one destination that is a directory.
-        std::fs::write(&paths[7], b"content 7").unwrap();
-        std::fs::set_permissions(&paths[7], Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&paths[7], b"content 7", 0o640).unwrap();
         let before = std::fs::metadata(&paths[7]).unwrap().ino();
         std::fs::create_dir(&paths[200]).unwrap();
         let contents: Vec<Vec<u8>> = (0..300)

@@ -28,6 +28,65 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// Every secret value the servers of this process handed out (secret_ids, KV values of six
+/// or more characters): none may ever appear in vaultward's output.
+static SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Remembers `value` as a secret that must never appear in vaultward's output (values shorter
+/// than six characters are too common to look for).
+pub fn remember_secret(value: &str) {
+    let value = value.trim();
+    if value.len() >= 6
+        && let Ok(mut secrets) = SECRETS.lock()
+        && !secrets.iter().any(|known| known == value)
+    {
+        secrets.push(value.to_owned());
+    }
+}
+
+/// What in `text` is a secret: any remembered secret value, and anything shaped like an
+/// OpenBao or Vault token (`s.`, `b.`, `hvs.` or `hvb.` followed by 24 or more token
+/// characters), whichever token it is. Empty when `text` is clean.
+pub fn secret_leaks(text: &str) -> Vec<String> {
+    let mut leaks: Vec<String> = SECRETS
+        .lock()
+        .map(|secrets| {
+            secrets
+                .iter()
+                .filter(|secret| text.contains(secret.as_str()))
+                .map(|secret| format!("the secret `{secret}`"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let bytes = text.as_bytes();
+    let token_char = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    for prefix in ["s.", "b.", "hvs.", "hvb."] {
+        let mut from = 0;
+        while let Some(found) = text[from..].find(prefix) {
+            let start = from + found;
+            from = start + prefix.len();
+            if start > 0 && (token_char(bytes[start - 1]) || bytes[start - 1] == b'.') {
+                continue;
+            }
+            let body = bytes[from..].iter().take_while(|b| token_char(**b)).count();
+            if body >= 24 {
+                leaks.push(format!("a token `{}`", &text[start..from + body.min(40)]));
+            }
+        }
+    }
+    leaks
+}
+
+/// Panics when `text` (vaultward's output in `scenario`) holds a secret or a token.
+pub fn assert_no_secrets(text: &str, scenario: &str) {
+    let leaks = secret_leaks(text);
+    assert!(
+        leaks.is_empty(),
+        "vaultward's output in {scenario} shows {}:\n{text}",
+        leaks.join(", ")
+    );
+}
+
 /// The OpenBao release the tests and benchmarks run against.
 pub const BAO_VERSION: &str = "2.7.2";
 /// The root token of every dev server started here.
@@ -314,12 +373,14 @@ impl DevServer {
 
     /// A new secret_id for `role`.
     pub fn new_secret_id(&self, role: &str) -> String {
-        self.bao(&[
+        let secret_id = self.bao(&[
             "write",
             "-f",
             "-field=secret_id",
             &format!("auth/approle/role/{role}/secret-id"),
-        ])
+        ]);
+        remember_secret(&secret_id);
+        secret_id
     }
 
     fn enable_approle(&self) {
@@ -342,6 +403,11 @@ impl DevServer {
 
     /// Writes a KV v2 secret under the `secret/` mount, e.g. `kv_put("app/config", &["password=x"])`.
     pub fn kv_put(&self, path: &str, pairs: &[&str]) {
+        for pair in pairs {
+            if let Some((_, value)) = pair.split_once('=') {
+                remember_secret(value);
+            }
+        }
         let mut args = vec!["kv", "put", "-mount=secret", path];
         args.extend_from_slice(pairs);
         self.bao(&args);
@@ -550,4 +616,29 @@ pub fn http_get_with_token(port: u16, path: &str, token: Option<&str>) -> Option
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     Some((status, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaks_are_found_and_clean_text_passes() {
+        remember_secret("correct-horse-battery");
+        remember_secret("abc"); // too short to look for
+        assert!(
+            secret_leaks("INFO Rendered the template. destination=/run/app/out.txt").is_empty()
+        );
+        assert!(secret_leaks("abc paths.abcdefghijklmnopqrstuvwxyz0123").is_empty());
+        assert_eq!(
+            secret_leaks("value=correct-horse-battery"),
+            ["the secret `correct-horse-battery`"]
+        );
+        assert_eq!(
+            secret_leaks("token=\"s.hvl9ucD880sxANS2iECiLhrf\""),
+            ["a token `s.hvl9ucD880sxANS2iECiLhrf`"]
+        );
+        assert_eq!(secret_leaks("x hvs.CAESIJ0123456789abcdefghijk").len(), 1);
+        assert!(secret_leaks("s.short").is_empty());
+    }
 }
