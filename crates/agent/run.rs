@@ -18,6 +18,7 @@ use vaultward_auth::{AppRoleLogin, Token, login_with_backoff};
 use vaultward_config::{Config, Template, TemplateSource};
 use vaultward_core::Backoff;
 use vaultward_core::fs::{Ownership, WriteOutcome};
+use vaultward_core::secret::{Zeroize, Zeroizing};
 use vaultward_sink::FileSink;
 use vaultward_template::{
     DestinationWrite, Engine, RenderFailure, TemplateSpec, write_destination, write_destinations,
@@ -385,6 +386,7 @@ pub async fn render_and_write(
     if outputs.len() <= 1 {
         // One file: no thread hand-off on the init path.
         for (index, text) in outputs {
+            let text = Zeroizing::new(text);
             let template = &agent.config.templates[index];
             record(
                 index,
@@ -424,6 +426,7 @@ pub async fn render_and_write(
             })
             .collect();
         let batch = tokio::task::spawn_blocking(move || {
+            let mut jobs = jobs;
             let writes: Vec<DestinationWrite<'_>> = jobs
                 .iter()
                 .map(
@@ -437,8 +440,12 @@ pub async fn render_and_write(
                 )
                 .collect();
             let outcomes = write_destinations(&writes, SYNCS_IN_FLIGHT);
-            jobs.iter()
-                .map(|(index, ..)| *index)
+            drop(writes);
+            jobs.iter_mut()
+                .map(|(index, _, text, ..)| {
+                    text.zeroize();
+                    *index
+                })
                 .zip(outcomes)
                 .collect::<Vec<_>>()
         })

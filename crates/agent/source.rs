@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tracing::{debug, warn};
 use vaultward_core::SecretString;
+use vaultward_core::secret::SecretJson;
 use vaultward_template::{FetchError, Fetched, Lease, Request, SecretSource};
 use vaultward_vault::{MountInfo, VaultClient, VaultError};
 
@@ -55,7 +56,7 @@ impl VaultSource {
     }
 
     /// Reads `path`, retrying transient failures with backoff.
-    async fn read(&self, path: &str) -> Result<Value, VaultError> {
+    async fn read(&self, path: &str) -> Result<SecretJson, VaultError> {
         let mut delay = FIRST_RETRY_DELAY;
         let mut attempt = 0;
         loop {
@@ -141,7 +142,7 @@ impl VaultSource {
         };
         match data {
             Value::Object(_) => Ok(Fetched {
-                value: data.clone(),
+                value: SecretJson::new(data.clone()),
                 lease: lease_of(&response),
             }),
             _ => Err(FetchError {

@@ -322,8 +322,9 @@ fn is_unchanged(path: &Path, contents: &[u8], mode: u32, owner: Ownership) -> bo
     {
         return false;
     }
-    let mut existing = Vec::with_capacity(contents.len());
-    file.read_to_end(&mut existing).is_ok() && existing == contents
+    // The file holds a secret: the copy read for the comparison is wiped.
+    let mut existing = zeroize::Zeroizing::new(Vec::with_capacity(contents.len()));
+    file.read_to_end(&mut existing).is_ok() && existing.as_slice() == contents
 }
 
 /// Checks that `path` can be replaced by a written file: it is absent or a regular file (after

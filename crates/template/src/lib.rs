@@ -32,6 +32,7 @@ use rand::Rng;
 use serde_json::Value;
 use tokio::time::Instant;
 use vaultward_core::fs::{WriteError, WriteOutcome, write_if_changed_owned};
+use vaultward_core::secret::SecretJson;
 
 /// How many secret reads may be in flight at once.
 pub const MAX_CONCURRENT_FETCHES: usize = 16;
@@ -82,8 +83,8 @@ pub struct Lease {
 /// A successful read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fetched {
-    /// The value templates see.
-    pub value: Value,
+    /// The value templates see (wiped when the cache lets go of it).
+    pub value: SecretJson,
     /// Its lifetime.
     pub lease: Lease,
 }
@@ -130,7 +131,7 @@ pub struct Cache(HashMap<Request, Entry>);
 
 /// One cached read.
 pub(crate) struct Entry {
-    pub result: Result<Arc<Value>, FetchError>,
+    pub result: Result<Arc<SecretJson>, FetchError>,
     pub lease: Lease,
     /// When to refresh it; `None` for failures (retried by the caller).
     pub due_at: Option<Instant>,

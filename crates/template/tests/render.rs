@@ -45,7 +45,7 @@ impl SecretSource for MapSource {
                 denied: false,
             })?;
         Ok(Fetched {
-            value,
+            value: value.into(),
             lease: self.leases.get(request).cloned().unwrap_or_default(),
         })
     }

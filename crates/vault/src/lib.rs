@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
+use vaultward_core::secret::{SecretJson, Zeroizing};
 use vaultward_core::{ExposeSecret, SecretString};
 
 /// The largest response body accepted.
@@ -262,13 +263,18 @@ impl VaultClient {
         }
         let path = format!("{}/login", mount_path.trim_matches('/'));
         let response = self
-            .send("POST", &path, None, Some(Value::Object(body)))
+            .send(
+                "POST",
+                &path,
+                None,
+                Some(SecretJson::new(Value::Object(body))),
+            )
             .await?;
         parse_auth("POST", &self.url(&path), &response)
     }
 
     /// `GET <path>`: the whole response body (`data`, `lease_id`, `lease_duration`, …).
-    pub async fn read(&self, token: &SecretString, path: &str) -> Result<Value, VaultError> {
+    pub async fn read(&self, token: &SecretString, path: &str) -> Result<SecretJson, VaultError> {
         self.send("GET", path, Some(token), None).await
     }
 
@@ -310,7 +316,7 @@ impl VaultClient {
         token: &SecretString,
         increment: Option<u64>,
     ) -> Result<(u64, bool), VaultError> {
-        let body = serde_json::json!({ "increment": increment.unwrap_or(0) });
+        let body = SecretJson::new(serde_json::json!({ "increment": increment.unwrap_or(0) }));
         let path = "auth/token/renew-self";
         let response = self.send("POST", path, Some(token), Some(body)).await?;
         let auth = &response["auth"];
@@ -325,14 +331,14 @@ impl VaultClient {
         &self,
         token: &SecretString,
         lease_id: &str,
-    ) -> Result<Value, VaultError> {
-        let body = serde_json::json!({ "lease_id": lease_id, "increment": 0 });
+    ) -> Result<SecretJson, VaultError> {
+        let body = SecretJson::new(serde_json::json!({ "lease_id": lease_id, "increment": 0 }));
         self.send("PUT", "sys/leases/renew", Some(token), Some(body))
             .await
     }
 
     /// `GET auth/token/lookup-self`: the token's remaining `ttl`, `renewable` and `type`.
-    pub async fn lookup_self(&self, token: &SecretString) -> Result<Value, VaultError> {
+    pub async fn lookup_self(&self, token: &SecretString) -> Result<SecretJson, VaultError> {
         self.send("GET", "auth/token/lookup-self", Some(token), None)
             .await
     }
@@ -342,8 +348,8 @@ impl VaultClient {
         method: &'static str,
         path: &str,
         token: Option<&SecretString>,
-        body: Option<Value>,
-    ) -> Result<Value, VaultError> {
+        body: Option<SecretJson>,
+    ) -> Result<SecretJson, VaultError> {
         let url = self.url(path);
         let mut request = match method {
             "GET" => self.http.get(&url),
@@ -360,7 +366,14 @@ impl VaultClient {
             request = request.header("X-Vault-Token", value);
         }
         if let Some(body) = body {
-            request = request.json(&body);
+            // The serialized body (a login's secret_id) is handed to the HTTP stack, whose
+            // copy is out of reach; ours is wiped.
+            let bytes = Zeroizing::new(serde_json::to_vec(&*body).map_err(|error| {
+                VaultError::Setup(format!("cannot encode the request body: {error}"))
+            })?);
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes.to_vec());
         }
         let transport = |error: reqwest::Error| {
             if error.is_builder() {
@@ -380,7 +393,9 @@ impl VaultClient {
         // A response larger than any secret could be is refused rather than buffered: a broken
         // or hostile server must not exhaust the agent's memory.
         let mut response = response;
-        let mut bytes = Vec::new();
+        // The body holds secrets: it is wiped when dropped, and never left behind in a
+        // reallocation (see `append_wiping`).
+        let mut bytes = Zeroizing::new(Vec::new());
         while let Some(chunk) = response.chunk().await.map_err(transport)? {
             if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
                 return Err(VaultError::Decode {
@@ -392,7 +407,7 @@ impl VaultClient {
                     ),
                 });
             }
-            bytes.extend_from_slice(&chunk);
+            append_wiping(&mut bytes, &chunk);
         }
         if !(200..300).contains(&status) {
             let errors = serde_json::from_slice::<Value>(&bytes)
@@ -413,14 +428,29 @@ impl VaultClient {
             });
         }
         if bytes.is_empty() {
-            return Ok(Value::Null);
+            return Ok(SecretJson::new(Value::Null));
         }
-        serde_json::from_slice(&bytes).map_err(|error| VaultError::Decode {
-            method,
-            url,
-            reason: format!("the body is not JSON ({error})"),
-        })
+        serde_json::from_slice(&bytes)
+            .map(SecretJson::new)
+            .map_err(|error| VaultError::Decode {
+                method,
+                url,
+                reason: format!("the body is not JSON ({error})"),
+            })
     }
+}
+
+/// Appends `chunk` to `buffer`; when the buffer must grow, its content moves to a larger one
+/// and the old allocation is wiped first (a plain `extend` would free it with the bytes in it).
+fn append_wiping(buffer: &mut Zeroizing<Vec<u8>>, chunk: &[u8]) {
+    if buffer.capacity() - buffer.len() < chunk.len() {
+        let wanted = (buffer.len() + chunk.len()).max(buffer.capacity() * 2);
+        let mut larger = Vec::with_capacity(wanted);
+        larger.extend_from_slice(buffer);
+        // Dropping the old `Zeroizing` wipes it.
+        *buffer = Zeroizing::new(larger);
+    }
+    buffer.extend_from_slice(chunk);
 }
 
 fn parse_auth(method: &'static str, url: &str, response: &Value) -> Result<AuthInfo, VaultError> {
