@@ -110,19 +110,48 @@ pub async fn agent(
             return interrupted(signal, exit_after_auth, "before the first login completed");
         }
     };
-    write_sinks(&agent.sinks, &token)?;
     let source = Arc::new(VaultSource::new(
         agent.client.clone(),
         token.secret.clone(),
         agent.config.vault.retries(),
     ));
     if exit_after_auth {
+        // The sinks' durable writes (an fsync each) overlap the first secret reads: Vault
+        // Agent's sink and template servers also work on a new token at the same time.
+        let sinks = agent.sinks.clone();
+        let sink_token = token.clone();
+        let mut sinks_written =
+            tokio::task::spawn_blocking(move || write_sinks(&sinks, &sink_token));
+        let mut sinks_done = false;
         let mut render_backoff = Backoff::try_new(agent.backoff.min(), agent.backoff.max())
             .map_err(|error| Failure::Config(error.to_string()))?;
-        let written = tokio::select! {
-            rendered = render_with_retries(&agent, &source, &mut render_backoff, EXIT_AFTER_AUTH_RENDER_ATTEMPTS) => rendered?,
-            signal = shutdown.stop() => {
-                return interrupted(signal, true, "before every template was rendered");
+        let render = render_with_retries(
+            &agent,
+            &source,
+            &mut render_backoff,
+            EXIT_AFTER_AUTH_RENDER_ATTEMPTS,
+        );
+        tokio::pin!(render);
+        let written = loop {
+            tokio::select! {
+                sinks = &mut sinks_written, if !sinks_done => {
+                    // A failed sink fails the job at once, whatever the templates do.
+                    sinks.map_err(|join_error| {
+                        Failure::Runtime(format!("the sink writer stopped: {join_error}"))
+                    })??;
+                    sinks_done = true;
+                }
+                rendered = &mut render => {
+                    if !sinks_done {
+                        sinks_written.await.map_err(|join_error| {
+                            Failure::Runtime(format!("the sink writer stopped: {join_error}"))
+                        })??;
+                    }
+                    break rendered?;
+                }
+                signal = shutdown.stop() => {
+                    return interrupted(signal, true, "before every template was rendered");
+                }
             }
         };
         // Commands of changed files run before the exit, as Vault Agent runs them.
@@ -135,6 +164,7 @@ pub async fn agent(
         info!("Every sink is written and every template rendered; exiting (exit_after_auth).");
         return Ok(());
     }
+    write_sinks(&agent.sinks, &token)?;
     crate::daemon::run(agent, token, source, shutdown, reload).await
 }
 
