@@ -91,7 +91,8 @@ fn validate(args: &ValidateArgs) -> ExitCode {
         }
     };
     // Templates are compiled too; `source` files that are not readable here are reported.
-    if let Err(problems) = run::compile_templates(&config.templates) {
+    if let Err(problems) = run::compile_templates(&config.templates, config.template_config.engine)
+    {
         print_problems(
             "the templates",
             &problems.lines().map(str::to_owned).collect::<Vec<_>>(),

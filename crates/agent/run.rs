@@ -15,13 +15,14 @@ use std::sync::Arc;
 
 use tracing::{debug, error, info, warn};
 use vaultward_auth::{AppRoleLogin, Token, login_with_backoff};
-use vaultward_config::{Config, Template, TemplateSource};
+use vaultward_config::{Config, Template, TemplateEngine, TemplateSource};
 use vaultward_core::Backoff;
 use vaultward_core::fs::{Ownership, WriteOutcome};
 use vaultward_core::secret::{Zeroize, Zeroizing};
 use vaultward_sink::FileSink;
 use vaultward_template::{
-    DestinationWrite, Engine, RenderFailure, TemplateSpec, write_destination, write_destinations,
+    DestinationWrite, Engine, RenderFailure, Syntax, TemplateSpec, detect_syntax,
+    write_destination, write_destinations,
 };
 use vaultward_vault::VaultClient;
 
@@ -206,7 +207,8 @@ pub fn prepare(config: Config, resolved: &Resolved) -> Result<Agent, Failure> {
         sink.check_writable()
             .map_err(|error| Failure::Runtime(error.to_string()))?;
     }
-    let engine = compile_templates(&config.templates).map_err(Failure::Config)?;
+    let engine = compile_templates(&config.templates, config.template_config.engine)
+        .map_err(Failure::Config)?;
     check_destinations(&config.templates)?;
     engine.set_static_interval(config.template_config.static_secret_render_interval);
     let method = AppRoleLogin::new(&config.auto_auth.method);
@@ -236,7 +238,10 @@ pub fn template_name(template: &Template) -> String {
 }
 
 /// Reads `source` files and compiles every template; returns every problem at once.
-pub fn compile_templates(templates: &[Template]) -> Result<Engine, String> {
+pub fn compile_templates(
+    templates: &[Template],
+    default_engine: TemplateEngine,
+) -> Result<Engine, String> {
     let mut problems = Vec::new();
     let mut specs = Vec::with_capacity(templates.len());
     for template in templates {
@@ -254,10 +259,21 @@ pub fn compile_templates(templates: &[Template]) -> Result<Engine, String> {
                 }
             },
         };
+        let source_path = match &template.source {
+            TemplateSource::File(path) => Some(path.as_path()),
+            TemplateSource::Contents(_) => None,
+        };
+        let syntax = match template.engine.unwrap_or(default_engine) {
+            TemplateEngine::Go => Syntax::Go,
+            TemplateEngine::Handlebars => Syntax::Handlebars,
+            TemplateEngine::Auto => detect_syntax(&text, source_path),
+        };
+        debug!(template = %name, ?syntax, "Template syntax.");
         specs.push(TemplateSpec {
             name,
             text,
             error_on_missing_key: template.error_on_missing_key,
+            syntax,
         });
     }
     // Compile what could be read, so one run reports every problem.

@@ -97,6 +97,93 @@ impl VaultSource {
         Ok(mount)
     }
 
+    /// Where consul-template reads `path`: on a KV v2 mount, `data/` goes after the mount
+    /// unless the path has `data/` or `metadata/` there; when the mount cannot be looked up,
+    /// the path as written (consul-template assumes "not KV v2" too).
+    async fn go_path(&self, path: &str) -> (String, bool) {
+        match self.mount_for(path).await {
+            Ok(mount) if mount.kv_version == Some(2) => {
+                let mount_path = mount.path.trim_end_matches('/');
+                let rest = path
+                    .strip_prefix(mount_path)
+                    .unwrap_or(path)
+                    .trim_start_matches('/');
+                if rest.is_empty() {
+                    (format!("{mount_path}/data"), true)
+                } else if rest.starts_with("data/") || rest.starts_with("metadata/") {
+                    (path.to_owned(), true)
+                } else {
+                    (format!("{mount_path}/data/{rest}"), true)
+                }
+            }
+            Ok(_) => (path.to_owned(), false),
+            Err(error) => {
+                debug!(path, %error, "Could not look up the mount; reading the path as written.");
+                (path.to_owned(), false)
+            }
+        }
+    }
+
+    /// Go `secret "path"`: consul-template's read.
+    async fn go_read(&self, path: &str) -> Result<Fetched, FetchError> {
+        let what = format!("secret `{path}`");
+        let (bare, query) = match path.split_once('?') {
+            Some((bare, query)) => (bare, Some(query)),
+            None => (path, None),
+        };
+        let (read_path, _) = self.go_path(bare).await;
+        let full_path = match query {
+            Some(query) => format!("{read_path}?{query}"),
+            None => read_path.clone(),
+        };
+        let response = self
+            .read(&full_path)
+            .await
+            .map_err(|error| fetch_error(&what, &error))?;
+        let deleted = response["data"]["metadata"]["deletion_time"]
+            .as_str()
+            .is_some_and(|time| !time.is_empty());
+        if deleted || !response["data"].is_object() {
+            return Err(FetchError {
+                message: format!("{what}: no secret exists at `{read_path}`"),
+                transient: false,
+                denied: false,
+            });
+        }
+        Ok(Fetched {
+            lease: lease_of(&response),
+            value: response,
+        })
+    }
+
+    /// Go `secret "path" "k=v" …`: consul-template's write (on KV v2, the pairs under `data`).
+    async fn go_write(
+        &self,
+        path: &str,
+        pairs: &[(String, String)],
+    ) -> Result<Fetched, FetchError> {
+        let what = format!("secret `{path}` (a write)");
+        let (write_path, kv2) = self.go_path(path).await;
+        let data: serde_json::Map<String, Value> = pairs
+            .iter()
+            .map(|(key, value)| (key.clone(), Value::String(value.clone())))
+            .collect();
+        let body = if kv2 {
+            serde_json::json!({ "data": data })
+        } else {
+            Value::Object(data)
+        };
+        let response = self
+            .client
+            .write(&self.token(), &write_path, SecretJson::new(body))
+            .await
+            .map_err(|error| fetch_error(&what, &error))?;
+        Ok(Fetched {
+            lease: lease_of(&response),
+            value: response,
+        })
+    }
+
     async fn kv(&self, path: &str) -> Result<Fetched, FetchError> {
         let what = format!("kv `{path}`");
         let mount = self
@@ -197,6 +284,8 @@ impl SecretSource for VaultSource {
                 })
             }
             Request::Kv(path) => self.kv(path).await,
+            Request::VaultRead(path) => self.go_read(path).await,
+            Request::VaultWrite(path, pairs) => self.go_write(path, pairs).await,
         }
     }
 

@@ -16,6 +16,7 @@ mod config_errors; // `validate` and `agent` messages for bad configs, word for 
 mod corpus; // More than a hundred wrong configs, each refused with its exact message.
 mod examples; // Every config under examples/ and config/ validates.
 mod faults; // Faults and hostile surroundings: each test was a defect once.
+mod go_templates; // Vault Agent configs with Go templates: the same files as `bao agent`.
 mod long_running; // Sidecar and systemd shapes: renewal, refresh, commands, signals, reload, watching.
 mod main_job; // The main job end to end against a real server.
 mod support; // Helpers: a per-test directory with a server, AppRole files and the binary.

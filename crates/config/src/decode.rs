@@ -14,7 +14,8 @@ use crate::error::{ConfigError, suggest};
 use crate::model::{
     AppRole, AutoAuth, CommandLine, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_BACKOFF,
     DEFAULT_MIN_BACKOFF, DEFAULT_SINK_MODE, DEFAULT_TEMPLATE_PERMS, FileSink, MAX_DURATION, Method,
-    MethodKind, Owner, Principal, Template, TemplateCommand, TemplateConfig, TemplateSource, Vault,
+    MethodKind, Owner, Principal, Template, TemplateCommand, TemplateConfig, TemplateEngine,
+    TemplateSource, Vault,
 };
 use crate::syntax::{Entry, LineIndex, Node, Value};
 
@@ -111,6 +112,7 @@ const TEMPLATE_KEYS: &[&str] = &[
     "perms",
     "create_dest_dirs",
     "error_on_missing_key",
+    "engine",
     "command",
     "command_timeout",
     "exec",
@@ -129,7 +131,12 @@ const TEMPLATE_UNSUPPORTED: &[&str] = &[
     "function_blacklist",
     "error_fatal",
 ];
-const TEMPLATE_CONFIG_KEYS: &[&str] = &["exit_on_retry_failure", "static_secret_render_interval"];
+const TEMPLATE_CONFIG_KEYS: &[&str] = &[
+    "exit_on_retry_failure",
+    "static_secret_render_interval",
+    "engine",
+];
+const TEMPLATE_ENGINES: &[&str] = &["auto", "go", "handlebars"];
 const TEMPLATE_CONFIG_UNSUPPORTED: &[&str] =
     &["max_connections_per_host", "lease_renewal_threshold"];
 const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error"];
@@ -1097,6 +1104,7 @@ impl<'s> Decoder<'s> {
         let mut perms = Some(DEFAULT_TEMPLATE_PERMS);
         let mut create_dest_dirs = true;
         let mut error_on_missing_key = false;
+        let mut engine = None;
         let mut command: Option<(CommandLine, usize)> = None;
         let mut owner = Owner::default();
         let mut command_timeout = None;
@@ -1129,6 +1137,7 @@ impl<'s> Decoder<'s> {
                 "error_on_missing_key" => {
                     error_on_missing_key = self.bool(&entry.value, &field).unwrap_or(false)
                 }
+                "engine" => engine = self.template_engine(&entry.value, &field),
                 "user" | "uid" => {
                     self.owner_part(&mut owner.user, entry, &field, path, "user", "uid")
                 }
@@ -1218,6 +1227,7 @@ impl<'s> Decoder<'s> {
             perms: perms?,
             create_dest_dirs,
             error_on_missing_key,
+            engine,
             owner,
             command: match (command, exec_command) {
                 (Some((line, _)), None) => Some(TemplateCommand {
@@ -1260,6 +1270,11 @@ impl<'s> Decoder<'s> {
                         }
                     }
                 }
+                "engine" => {
+                    if let Some(engine) = self.template_engine(&entry.value, &field) {
+                        config.engine = engine;
+                    }
+                }
                 _ => self.unknown(
                     entry,
                     path,
@@ -1270,6 +1285,15 @@ impl<'s> Decoder<'s> {
         }
         config
     }
+
+    /// `engine = "go" | "handlebars" | "auto"`.
+    fn template_engine(&mut self, value: &Node, field: &str) -> Option<TemplateEngine> {
+        match self.one_of(value, field, TEMPLATE_ENGINES)?.as_str() {
+            "go" => Some(TemplateEngine::Go),
+            "handlebars" => Some(TemplateEngine::Handlebars),
+            _ => Some(TemplateEngine::Auto),
+        }
+    }
 }
 
 fn placeholder_template() -> Template {
@@ -1279,6 +1303,7 @@ fn placeholder_template() -> Template {
         perms: 0,
         create_dest_dirs: false,
         error_on_missing_key: false,
+        engine: None,
         command: None,
         owner: Owner::default(),
         origin: String::new(),

@@ -152,6 +152,8 @@ pub struct Template {
     pub create_dest_dirs: bool,
     /// `error_on_missing_key` (default false).
     pub error_on_missing_key: bool,
+    /// `engine`: the template syntax; `None` inherits `template_config.engine`.
+    pub engine: Option<TemplateEngine>,
     /// `command` or `exec`: run after the destination changed.
     pub command: Option<TemplateCommand>,
     /// `user`/`group` (names or ids) or `uid`/`gid`: who owns the destination.
@@ -178,6 +180,17 @@ pub enum CommandLine {
     Argv(Vec<String>),
 }
 
+/// Which template language a template is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TemplateEngine {
+    /// `"go"`: consul-template's Go `text/template` syntax, as Vault Agent uses.
+    Go,
+    /// `"handlebars"`: vaultward's Handlebars syntax.
+    Handlebars,
+    /// `"auto"` (the default): decided per template from its source's file name and its text.
+    Auto,
+}
+
 /// The `template_config {}` block.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateConfig {
@@ -185,6 +198,8 @@ pub struct TemplateConfig {
     pub exit_on_retry_failure: bool,
     /// `static_secret_render_interval` (default 5m): how often static secrets are re-read.
     pub static_secret_render_interval: Duration,
+    /// `engine` (default `auto`): the template syntax of templates that do not set their own.
+    pub engine: TemplateEngine,
 }
 
 impl Default for TemplateConfig {
@@ -192,6 +207,7 @@ impl Default for TemplateConfig {
         Self {
             exit_on_retry_failure: false,
             static_secret_render_interval: DEFAULT_STATIC_SECRET_RENDER_INTERVAL,
+            engine: TemplateEngine::Auto,
         }
     }
 }

@@ -19,6 +19,7 @@
 //! **Architecture invariant:** this crate does not depend on the HTTP client. It sees secrets
 //! only through [`SecretSource`], so every rendering rule is tested offline.
 
+mod go;
 mod helpers;
 
 use std::collections::{BTreeSet, HashMap};
@@ -42,19 +43,73 @@ pub const MAX_ROUNDS: usize = 10;
 /// One read a template needs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Request {
-    /// `secret "path"`: the server's whole response for `GET path`.
+    /// Handlebars `secret "path"`: the server's whole response for `GET path`.
     Secret(String),
-    /// `kv "mount/path"`: the key/value map of a KV secret, v1 or v2.
+    /// Handlebars `kv "mount/path"`: the key/value map of a KV secret, v1 or v2.
     Kv(String),
+    /// Go `secret "path"`: consul-template's read: on a KV v2 mount `data/` is put after the
+    /// mount unless the path has `data/` or `metadata/` there; the whole response.
+    VaultRead(String),
+    /// Go `secret "path" "k=v" …`: a write (`PUT`) of the pairs (sorted by key); the whole
+    /// response. On a KV v2 mount the pairs go under `data`, as consul-template writes them.
+    VaultWrite(String, Vec<(String, String)>),
 }
 
 impl Request {
     /// The path as the template wrote it.
     pub fn path(&self) -> &str {
         match self {
-            Request::Secret(path) | Request::Kv(path) => path,
+            Request::Secret(path)
+            | Request::Kv(path)
+            | Request::VaultRead(path)
+            | Request::VaultWrite(path, _) => path,
         }
     }
+}
+
+/// The template language of a template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    /// consul-template's Go `text/template` syntax (Vault Agent's).
+    Go,
+    /// Handlebars.
+    Handlebars,
+}
+
+/// Which syntax a template is in when its config does not say: a `source` file named
+/// `*.hbs` / `*.handlebars` is Handlebars and `*.ctmpl` (consul-template's) is Go;
+/// otherwise a text with Handlebars block or comment tags (`{{#`, `{{/`, `{{^`, `{{!`, `{{>`,
+/// `{{~`) or the Handlebars-only helpers `kv` and `concat` is Handlebars, and any other text
+/// is Go (a Vault Agent template works unchanged).
+pub fn detect_syntax(text: &str, source: Option<&Path>) -> Syntax {
+    if let Some(extension) = source
+        .and_then(Path::extension)
+        .and_then(|extension| extension.to_str())
+    {
+        match extension {
+            "hbs" | "handlebars" => return Syntax::Handlebars,
+            "ctmpl" => return Syntax::Go,
+            _ => {}
+        }
+    }
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let tag = after.trim_start_matches('{');
+        if tag.starts_with(['#', '/', '^', '!', '>', '~']) {
+            return Syntax::Handlebars;
+        }
+        let word = tag
+            .trim_start()
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .next()
+            .unwrap_or_default();
+        if matches!(word, "kv" | "concat") {
+            return Syntax::Handlebars;
+        }
+        rest = after;
+    }
+    Syntax::Go
 }
 
 /// A failed read.
@@ -166,10 +221,12 @@ fn due_at(lease: &Lease, static_interval: Duration, now: Instant) -> Instant {
 pub struct TemplateSpec {
     /// How messages name the template, e.g. "template for `/data/index.html` (config.hcl:12:1)".
     pub name: String,
-    /// The handlebars text.
+    /// The template text.
     pub text: String,
-    /// Make a missing key an error instead of an empty string.
+    /// Make a missing key an error instead of an empty string (or `<no value>` in Go).
     pub error_on_missing_key: bool,
+    /// Its language.
+    pub syntax: Syntax,
 }
 
 /// A template that does not compile.
@@ -200,6 +257,8 @@ pub struct RenderFailure {
 pub struct Engine {
     lenient: Handlebars<'static>,
     strict: Handlebars<'static>,
+    /// The compiled Go templates, by template index.
+    go: HashMap<usize, gotmpl::Template>,
     specs: Vec<TemplateSpec>,
     state: Arc<Mutex<State>>,
 }
@@ -246,7 +305,20 @@ impl Engine {
             helpers::register(registry, &state, strict_mode);
         }
         let mut errors = Vec::new();
+        let mut go = HashMap::new();
         for (index, spec) in specs.iter().enumerate() {
+            if spec.syntax == Syntax::Go {
+                match go::compile(&spec.name, &spec.text, spec.error_on_missing_key, &state) {
+                    Ok(template) => {
+                        go.insert(index, template);
+                    }
+                    Err(message) => errors.push(CompileError {
+                        template: spec.name.clone(),
+                        message,
+                    }),
+                }
+                continue;
+            }
             let registry = if spec.error_on_missing_key {
                 &mut strict
             } else {
@@ -279,6 +351,7 @@ impl Engine {
         Ok(Self {
             lenient,
             strict,
+            go,
             specs,
             state,
         })
@@ -499,6 +572,9 @@ impl Engine {
             state.used.clear();
             state.missed = false;
         }
+        if let Some(template) = self.go.get(&index) {
+            return self.render_go(index, template);
+        }
         let result = registry.render(&index.to_string(), &Value::Object(serde_json::Map::new()));
         let mut state = lock(&self.state);
         if state.missed {
@@ -535,6 +611,47 @@ impl Engine {
             RenderFailure {
                 template: spec.name.clone(),
                 message: describe_render_error(&error, &state),
+                retryable,
+            }
+        });
+        (output, false)
+    }
+
+    /// Renders Go template `index` (the state was reset by the caller).
+    fn render_go(
+        &self,
+        index: usize,
+        template: &gotmpl::Template,
+    ) -> (Result<String, RenderFailure>, bool) {
+        let result = go::render(template);
+        let mut state = lock(&self.state);
+        if state.missed {
+            return (Ok(String::new()), true);
+        }
+        let used: BTreeSet<Request> = state.used.iter().cloned().collect();
+        if let Some(deps) = state.deps.get_mut(index) {
+            *deps = used;
+        }
+        let spec = &self.specs[index];
+        let output = result.map_err(|message| {
+            let retryable = message.starts_with(helpers::RETRYABLE_MARK);
+            let message = message
+                .trim_start_matches(helpers::RETRYABLE_MARK)
+                .to_owned();
+            // gotmpl gives no position for errors while running: name the line of the first
+            // mention of the key or path in question.
+            let place = message
+                .split('`')
+                .nth(1)
+                .and_then(|subject| {
+                    go::line_of(&spec.text, &format!(".{subject}"))
+                        .or_else(|| go::line_of(&spec.text, &format!("\"{subject}")))
+                })
+                .map(|line| format!(" (line {line})"))
+                .unwrap_or_default();
+            RenderFailure {
+                template: spec.name.clone(),
+                message: format!("{message}{place}"),
                 retryable,
             }
         });
@@ -672,7 +789,7 @@ fn create_parent(destination: &Path, create: bool) -> Result<(), WriteError> {
 }
 
 /// What to say about a Go (consul-template) template, the syntax Vault Agent uses.
-const GO_TEMPLATE_MESSAGE: &str = "this is Go template syntax (consul-template, as Vault Agent uses); vaultward templates are Handlebars: `{{ with secret \"secret/data/app\" }}{{ .Data.data.password }}{{ end }}` is written `{{#with (secret \"secret/data/app\")}}{{data.data.password}}{{/with}}`, or `{{kv \"secret/app\" \"password\"}}`";
+const GO_TEMPLATE_MESSAGE: &str = "this is Go template syntax (consul-template, as Vault Agent uses) in a template set to `engine = \"handlebars\"`: remove that setting (Go syntax is detected) or set `engine = \"go\"`; in Handlebars, `{{ with secret \"secret/data/app\" }}{{ .Data.data.password }}{{ end }}` is written `{{#with (secret \"secret/data/app\")}}{{data.data.password}}{{/with}}`";
 
 /// True when a template that Handlebars refuses uses Go template actions.
 fn looks_like_go_template(text: &str) -> bool {

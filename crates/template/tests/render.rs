@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use vaultward_template::{
-    DueAction, Engine, FetchError, Fetched, Lease, Request, SecretSource, TemplateSpec,
+    DueAction, Engine, FetchError, Fetched, Lease, Request, SecretSource, Syntax, TemplateSpec,
 };
 
 /// Secrets in a map; counts every read.
@@ -56,6 +56,7 @@ fn spec(name: &str, text: &str, strict: bool) -> TemplateSpec {
         name: name.to_owned(),
         text: text.to_owned(),
         error_on_missing_key: strict,
+        syntax: Syntax::Handlebars,
     }
 }
 
@@ -318,7 +319,7 @@ async fn refresh_schedule_static_within_interval_leases_earlier() {
 }
 
 #[test]
-fn go_template_syntax_is_recognised_and_translated() {
+fn go_template_syntax_in_a_handlebars_template_is_recognised_and_translated() {
     let errors = Engine::new(vec![spec(
         "go",
         "{{- with secret \"secret/data/app/config\" }}Password: {{ .Data.data.password }}{{- end }}",
@@ -328,7 +329,7 @@ fn go_template_syntax_is_recognised_and_translated() {
     .unwrap();
     assert_eq!(
         errors[0].to_string(),
-        "go: this is Go template syntax (consul-template, as Vault Agent uses); vaultward templates are Handlebars: `{{ with secret \"secret/data/app\" }}{{ .Data.data.password }}{{ end }}` is written `{{#with (secret \"secret/data/app\")}}{{data.data.password}}{{/with}}`, or `{{kv \"secret/app\" \"password\"}}`"
+        "go: this is Go template syntax (consul-template, as Vault Agent uses) in a template set to `engine = \"handlebars\"`: remove that setting (Go syntax is detected) or set `engine = \"go\"`; in Handlebars, `{{ with secret \"secret/data/app\" }}{{ .Data.data.password }}{{ end }}` is written `{{#with (secret \"secret/data/app\")}}{{data.data.password}}{{/with}}`"
     );
 }
 

@@ -278,6 +278,16 @@ impl VaultClient {
         self.send("GET", path, Some(token), None).await
     }
 
+    /// `PUT <path>` with a JSON body: the whole response (`Null` for an empty one).
+    pub async fn write(
+        &self,
+        token: &SecretString,
+        path: &str,
+        body: SecretJson,
+    ) -> Result<SecretJson, VaultError> {
+        self.send("PUT", path, Some(token), Some(body)).await
+    }
+
     /// `GET sys/internal/ui/mounts/<path>`: which mount holds `path`, and its KV version.
     pub async fn mount_info(
         &self,

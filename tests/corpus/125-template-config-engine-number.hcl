@@ -9,7 +9,10 @@ auto_auth {
     config { path = "/var/run/vault/token" }
   }
 }
+template_config {
+  engine = 2
+}
 template {
-  contents = "{{env \"HOME\"}}"
+  contents = "x"
   destination = "/x"
 }

@@ -10,6 +10,6 @@ auto_auth {
   }
 }
 template {
-  contents = "{{ with secret \"secret/data/app\" }}{{ .Data.data.k }}{{ end }}"
+  contents = "{{ envv \"HOME\" }}"
   destination = "/x"
 }

@@ -1,0 +1,239 @@
+//! Checks gotmpl does not make: blocks balanced and every function known, before a Go
+//! template is accepted.
+//!
+//! gotmpl 0.6 accepts an unclosed `{{ if }}` silently, truncates the output at a stray
+//! `{{ end }}` and reports an undefined function only when the template runs. Go's
+//! `text/template` refuses all three when it parses, so vaultward does too: [`blocks`] scans the
+//! actions (skipping strings, raw strings, characters and comments) and [`functions`] walks
+//! the parsed tree.
+
+use gotmpl::parse::{BranchNode, CommandNode, Expr, ListNode, Node, PipeNode};
+
+/// One `{{ … }}` action: its text between the delimiters (trim markers removed) and where it
+/// starts.
+struct Action<'a> {
+    text: &'a str,
+    line: usize,
+    column: usize,
+}
+
+/// Line and column (1-based, in characters) of byte `offset` of `text`.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// The actions of `text`, or where an action is never closed.
+fn actions(text: &str) -> Result<Vec<Action<'_>>, String> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut at = 0;
+    while let Some(open) = text[at..].find("{{") {
+        let start = at + open;
+        let mut i = start + 2;
+        let mut inner_start = i;
+        if bytes.get(i) == Some(&b'-') && bytes.get(i + 1).is_some_and(u8::is_ascii_whitespace) {
+            inner_start = i + 1;
+            i += 1;
+        }
+        let mut end = None;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'"' | b'\'' => {
+                    let quote = bytes[i];
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != quote && bytes[i] != b'\n' {
+                        if bytes[i] == b'\\' {
+                            i += 1;
+                        }
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                b'`' => {
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != b'`' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                b'/' if bytes.get(i + 1) == Some(&b'*') => match text[i + 2..].find("*/") {
+                    Some(close) => i = i + 2 + close + 2,
+                    None => i = bytes.len(),
+                },
+                b'}' if bytes.get(i + 1) == Some(&b'}') => {
+                    end = Some(i);
+                    break;
+                }
+                _ => i += 1,
+            }
+        }
+        let (line, column) = line_col(text, start);
+        let Some(close) = end else {
+            return Err(format!(
+                "line {line}, column {column}: the action `{{{{` is never closed with `}}}}`"
+            ));
+        };
+        let mut inner_end = close;
+        if close > inner_start
+            && bytes[close - 1] == b'-'
+            && close >= 2
+            && bytes[close - 2].is_ascii_whitespace()
+        {
+            inner_end = close - 1;
+        }
+        found.push(Action {
+            text: text[inner_start..inner_end.max(inner_start)].trim(),
+            line,
+            column,
+        });
+        at = close + 2;
+    }
+    Ok(found)
+}
+
+/// Checks that every `if`, `with`, `range`, `define` and `block` has its `end`, that no `end`
+/// or `else` stands alone, and that every action is closed.
+pub(crate) fn blocks(text: &str) -> Result<(), String> {
+    let mut open: Vec<(&str, usize, usize)> = Vec::new();
+    for action in actions(text)? {
+        if action.text.starts_with("/*") {
+            continue;
+        }
+        let keyword = action
+            .text
+            .split(|c: char| c.is_whitespace() || c == '(' || c == '"')
+            .next()
+            .unwrap_or_default();
+        match keyword {
+            "if" | "with" | "range" | "define" | "block" => {
+                open.push((keyword, action.line, action.column))
+            }
+            "end" if open.pop().is_none() => {
+                return Err(format!(
+                    "line {}, column {}: `{{{{ end }}}}` closes a block that was never opened",
+                    action.line, action.column
+                ));
+            }
+            "else"
+                if !open
+                    .last()
+                    .is_some_and(|(kind, ..)| matches!(*kind, "if" | "with" | "range")) =>
+            {
+                return Err(format!(
+                    "line {}, column {}: `{{{{ else }}}}` outside an `if`, `with` or `range` block",
+                    action.line, action.column
+                ));
+            }
+            _ => {}
+        }
+    }
+    if let Some((kind, line, column)) = open.last() {
+        return Err(format!(
+            "line {line}, column {column}: `{{{{ {kind} }}}}` is never closed with `{{{{ end }}}}`"
+        ));
+    }
+    Ok(())
+}
+
+/// The functions a template calls, with the line of each call, in order.
+pub(crate) fn functions(
+    tree: &ListNode,
+    defines: &[gotmpl::parse::DefineNode],
+) -> Vec<(String, usize)> {
+    let mut found = Vec::new();
+    list(tree, &mut found);
+    for define in defines {
+        list(&define.body, &mut found);
+    }
+    found
+}
+
+fn list(list_node: &ListNode, found: &mut Vec<(String, usize)>) {
+    for node in &list_node.nodes {
+        match node {
+            Node::List(inner) => list(inner, found),
+            Node::Action(action) => pipe(&action.pipe, found),
+            Node::If(branch) | Node::With(branch) => self::branch(branch, found),
+            Node::Range(range) => self::branch(range, found),
+            Node::Template(template) => {
+                if let Some(p) = &template.pipe {
+                    pipe(p, found);
+                }
+            }
+            Node::Define(define) => list(&define.body, found),
+            Node::Text(_) | Node::Break(_) | Node::Continue(_) => {}
+        }
+    }
+}
+
+fn branch(branch: &BranchNode, found: &mut Vec<(String, usize)>) {
+    pipe(&branch.pipe, found);
+    list(&branch.body, found);
+    if let Some(else_body) = &branch.else_body {
+        list(else_body, found);
+    }
+}
+
+fn pipe(pipe_node: &PipeNode, found: &mut Vec<(String, usize)>) {
+    for command in &pipe_node.commands {
+        self::command(command, found);
+    }
+}
+
+fn command(command: &CommandNode, found: &mut Vec<(String, usize)>) {
+    for arg in &command.args {
+        expr(arg, found);
+    }
+}
+
+fn expr(expression: &Expr, found: &mut Vec<(String, usize)>) {
+    match expression {
+        Expr::Identifier(pos, name) => found.push((name.to_string(), pos.line)),
+        Expr::Pipe(_, inner) => pipe(inner, found),
+        Expr::Chain(_, inner, _) => expr(inner, found),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balanced_blocks_pass() {
+        for text in [
+            "plain",
+            "{{ with secret \"a\" }}{{ .Data }}{{ end }}",
+            "{{- if .X -}}a{{ else if .Y }}b{{ else }}c{{- end }}",
+            "{{ range $k, $v := .M }}{{ $k }}{{ end }}",
+            "{{/* {{ if }} */}}",
+            "{{ \"}}\" }}{{ `{{ end }}` }}",
+            "{{ define \"x\" }}y{{ end }}{{ template \"x\" }}",
+        ] {
+            assert_eq!(blocks(text), Ok(()), "{text}");
+        }
+    }
+
+    #[test]
+    fn unbalanced_blocks_are_named_with_their_place() {
+        assert_eq!(
+            blocks("a\n  {{ if true }}b").unwrap_err(),
+            "line 2, column 3: `{{ if }}` is never closed with `{{ end }}`"
+        );
+        assert_eq!(
+            blocks("a{{ end }}b").unwrap_err(),
+            "line 1, column 2: `{{ end }}` closes a block that was never opened"
+        );
+        assert_eq!(
+            blocks("{{ else }}").unwrap_err(),
+            "line 1, column 1: `{{ else }}` outside an `if`, `with` or `range` block"
+        );
+        assert_eq!(
+            blocks("x\n{{ .Data").unwrap_err(),
+            "line 2, column 1: the action `{{` is never closed with `}}`"
+        );
+    }
+}

@@ -1,0 +1,651 @@
+//! Go templates: consul-template's syntax, as Vault Agent and OpenBao Agent render them.
+//!
+//! The parser and executor are gotmpl's (a Rust port of Go's `text/template`); this module adds
+//! the checks gotmpl leaves out (see [`check`]), consul-template's function library, and the
+//! data model consul-template gives templates: `secret` returns `.Data`, `.LeaseID`,
+//! `.LeaseDuration`, `.Renewable`, `.RequestID`, `.Warnings`, `.Auth`, `.WrapInfo`.
+//!
+//! A Go template renders in the same rounds as a Handlebars one (see the crate docs): a
+//! `secret` call whose read is not in the cache yet records a miss and returns an empty
+//! secret, so the rest of the template runs and its other reads are found in the same round;
+//! the output of a round with a miss is thrown away.
+
+pub(crate) mod check;
+pub(crate) mod encode;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use gotmpl::{MissingKey, Template, TemplateError, Value};
+use serde_json::Value as Json;
+
+use crate::helpers::RETRYABLE_MARK;
+use crate::{Request, State, lock};
+
+/// The functions vaultward defines, beyond Go's builtins.
+pub(crate) const FUNCTIONS: &[&str] = &[
+    "secret",
+    "env",
+    "mustEnv",
+    "envOrDefault",
+    "file",
+    "toJSON",
+    "toJSONPretty",
+    "toUnescapedJSON",
+    "toUnescapedJSONPretty",
+    "toYAML",
+    "base64Encode",
+    "base64Decode",
+    "base64URLEncode",
+    "base64URLDecode",
+    "trimSpace",
+    "trim",
+    "trimPrefix",
+    "trimSuffix",
+    "split",
+    "join",
+    "contains",
+    "in",
+    "replaceAll",
+    "indent",
+    "toLower",
+    "toUpper",
+    "parseJSON",
+    "parseBool",
+    "parseInt",
+];
+
+/// Go's `text/template` builtins (gotmpl has them all).
+const BUILTINS: &[&str] = &[
+    "and", "or", "not", "len", "index", "slice", "print", "printf", "println", "html", "js",
+    "urlquery", "call", "eq", "ne", "lt", "le", "gt", "ge",
+];
+
+/// consul-template functions vaultward does not have yet: named as such when used.
+const NOT_YET: &[&str] = &[
+    "pkiCert",
+    "writeToFile",
+    "secrets",
+    "executeTemplate",
+    "scratch",
+    "sockaddr",
+    "plugin",
+    "timestamp",
+    "loop",
+    "toTOML",
+    "toTitle",
+    "parseYAML",
+    "parseFloat",
+    "parseUint",
+    "regexReplaceAll",
+    "regexMatch",
+    "splitToMap",
+    "containsAll",
+    "containsAny",
+    "containsNone",
+    "containsNotAll",
+    "explodeMap",
+    "mergeMap",
+    "mergeMapWithOverride",
+    "sha256Hex",
+    "md5sum",
+    "hmacSHA256Hex",
+    "add",
+    "subtract",
+    "multiply",
+    "divide",
+    "modulo",
+    "minimum",
+    "maximum",
+];
+
+/// Compiles a Go template: block balance, parse, known functions.
+pub(crate) fn compile(
+    name: &str,
+    text: &str,
+    strict: bool,
+    state: &Arc<Mutex<State>>,
+) -> Result<Template, String> {
+    check::blocks(text).map_err(|message| format!("syntax error at {message}"))?;
+    let (tree, defines) = gotmpl::parse::Parser::new(text, "{{", "}}")
+        .and_then(|parser| parser.parse())
+        .map_err(|error| describe_parse_error(&error))?;
+    for (function, line) in check::functions(&tree, &defines) {
+        if FUNCTIONS.contains(&function.as_str()) || BUILTINS.contains(&function.as_str()) {
+            continue;
+        }
+        if NOT_YET.contains(&function.as_str()) {
+            return Err(format!(
+                "line {line}: `{function}` is a consul-template function that vaultward does not support yet"
+            ));
+        }
+        let known: Vec<&str> = FUNCTIONS.iter().chain(BUILTINS).copied().collect();
+        let hint = vaultward_core::text::suggest(&function, &known)
+            .map(|nearest| format!("; did you mean `{nearest}`?"))
+            .unwrap_or_default();
+        return Err(format!("line {line}: unknown function `{function}`{hint}"));
+    }
+    let template = Template::new(name)
+        .missing_key(if strict {
+            MissingKey::Error
+        } else {
+            MissingKey::Invalid
+        })
+        .funcs(functions(state));
+    template
+        .parse(text)
+        .map_err(|error| describe_parse_error(&error))
+}
+
+/// `line L, column C: message` from gotmpl's `template: NAME:L:C: message`.
+fn describe_parse_error(error: &TemplateError) -> String {
+    match error {
+        TemplateError::Parse {
+            line, col, message, ..
+        }
+        | TemplateError::Lex {
+            line, col, message, ..
+        } => format!("syntax error at line {line}, column {col}: {message}"),
+        other => format!("syntax error: {other}"),
+    }
+}
+
+/// Renders a compiled Go template; `Err` holds the message (with [`RETRYABLE_MARK`] first when
+/// rendering later may succeed).
+pub(crate) fn render(template: &Template) -> Result<String, String> {
+    template
+        .execute_to_string(&Value::Map(Arc::new(BTreeMap::new())))
+        .map_err(|error| match error {
+            TemplateError::MissingKey { key } => {
+                format!("{RETRYABLE_MARK}map has no entry for key `{key}`")
+            }
+            TemplateError::Exec(message) => message,
+            other => other.to_string(),
+        })
+}
+
+fn fail(message: impl Into<String>) -> TemplateError {
+    TemplateError::Exec(message.into())
+}
+
+fn string_arg<'a>(args: &'a [Value], index: usize, function: &str) -> gotmpl::Result<&'a str> {
+    args.get(index).and_then(Value::as_str).ok_or_else(|| {
+        fail(format!(
+            "`{function}` needs a string as argument {}",
+            index + 1
+        ))
+    })
+}
+
+fn string(text: impl AsRef<str>) -> Value {
+    Value::String(Arc::from(text.as_ref()))
+}
+
+/// What a template function gets: its arguments.
+type Function = Arc<dyn Fn(&[Value]) -> gotmpl::Result<Value> + Send + Sync>;
+
+/// consul-template's functions, the Vault ones reading through the engine's cache.
+fn functions(state: &Arc<Mutex<State>>) -> gotmpl::FuncMap {
+    let mut map: BTreeMap<String, Function> = BTreeMap::new();
+    let secret_state = Arc::clone(state);
+    map.insert(
+        "secret".into(),
+        Arc::new(move |args: &[Value]| secret(&secret_state, args)),
+    );
+    map.insert(
+        "env".into(),
+        Arc::new(|args: &[Value]| {
+            Ok(string(
+                env_var(string_arg(args, 0, "env")?).unwrap_or_default(),
+            ))
+        }),
+    );
+    map.insert(
+        "mustEnv".into(),
+        Arc::new(|args: &[Value]| {
+            let name = string_arg(args, 0, "mustEnv")?;
+            match env_var(name) {
+                Some(value) if !value.is_empty() => Ok(string(value)),
+                _ => Err(fail(format!(
+                    "required environment variable {name} is empty"
+                ))),
+            }
+        }),
+    );
+    map.insert(
+        "envOrDefault".into(),
+        Arc::new(|args: &[Value]| {
+            let name = string_arg(args, 0, "envOrDefault")?;
+            let default = string_arg(args, 1, "envOrDefault")?;
+            Ok(string(env_var(name).unwrap_or_else(|| default.to_owned())))
+        }),
+    );
+    map.insert(
+        "file".into(),
+        Arc::new(|args: &[Value]| {
+            let path = string_arg(args, 0, "file")?;
+            if path.is_empty() {
+                return Ok(string(""));
+            }
+            std::fs::read_to_string(path)
+                .map(string)
+                .map_err(|error| fail(format!("{RETRYABLE_MARK}file `{path}`: {error}")))
+        }),
+    );
+    for (name, escape, indent) in [
+        ("toJSON", true, false),
+        ("toJSONPretty", true, true),
+        ("toUnescapedJSON", false, false),
+        ("toUnescapedJSONPretty", false, true),
+    ] {
+        map.insert(
+            name.into(),
+            Arc::new(move |args: &[Value]| {
+                let value = args.first().unwrap_or(&Value::Nil);
+                encode::json(value, escape, indent)
+                    .map(string)
+                    .map_err(|error| fail(format!("{name}: {error}")))
+            }),
+        );
+    }
+    map.insert(
+        "toYAML".into(),
+        Arc::new(|args: &[Value]| {
+            encode::yaml(args.first().unwrap_or(&Value::Nil))
+                .map(string)
+                .map_err(|error| fail(format!("toYAML: {error}")))
+        }),
+    );
+    let engines: [(&str, &base64::engine::GeneralPurpose); 2] = [
+        ("base64", &base64::engine::general_purpose::STANDARD),
+        ("base64URL", &base64::engine::general_purpose::URL_SAFE),
+    ];
+    for (prefix, engine) in engines {
+        let encode_name = format!("{prefix}Encode");
+        let decode_name = format!("{prefix}Decode");
+        let encode_label = encode_name.clone();
+        map.insert(
+            encode_name,
+            Arc::new(move |args: &[Value]| {
+                Ok(string(engine.encode(string_arg(args, 0, &encode_label)?)))
+            }),
+        );
+        let decode_label = decode_name.clone();
+        map.insert(
+            decode_name,
+            Arc::new(move |args: &[Value]| {
+                let decoded = engine
+                    .decode(string_arg(args, 0, &decode_label)?)
+                    .map_err(|error| fail(format!("{decode_label}: {error}")))?;
+                Ok(string(String::from_utf8_lossy(&decoded)))
+            }),
+        );
+    }
+    map.insert(
+        "trimSpace".into(),
+        Arc::new(|args: &[Value]| Ok(string(string_arg(args, 0, "trimSpace")?.trim()))),
+    );
+    map.insert(
+        "trim".into(),
+        Arc::new(|args: &[Value]| {
+            let cutset = string_arg(args, 0, "trim")?;
+            let text = string_arg(args, 1, "trim")?;
+            Ok(string(text.trim_matches(|c| cutset.contains(c))))
+        }),
+    );
+    map.insert(
+        "trimPrefix".into(),
+        Arc::new(|args: &[Value]| {
+            let prefix = string_arg(args, 0, "trimPrefix")?;
+            let text = string_arg(args, 1, "trimPrefix")?;
+            Ok(string(text.strip_prefix(prefix).unwrap_or(text)))
+        }),
+    );
+    map.insert(
+        "trimSuffix".into(),
+        Arc::new(|args: &[Value]| {
+            let suffix = string_arg(args, 0, "trimSuffix")?;
+            let text = string_arg(args, 1, "trimSuffix")?;
+            Ok(string(text.strip_suffix(suffix).unwrap_or(text)))
+        }),
+    );
+    map.insert(
+        "split".into(),
+        Arc::new(|args: &[Value]| {
+            let separator = string_arg(args, 0, "split")?;
+            let text = string_arg(args, 1, "split")?.trim();
+            if text.is_empty() {
+                return Ok(Value::List(Arc::from(Vec::new())));
+            }
+            let parts: Vec<Value> = if separator.is_empty() {
+                text.chars().map(|c| string(c.to_string())).collect()
+            } else {
+                text.split(separator).map(string).collect()
+            };
+            Ok(Value::List(Arc::from(parts)))
+        }),
+    );
+    map.insert(
+        "join".into(),
+        Arc::new(|args: &[Value]| {
+            let separator = string_arg(args, 0, "join")?;
+            let Some(Value::List(items)) = args.get(1) else {
+                return Err(fail("`join` needs a list of strings as argument 2"));
+            };
+            let parts: Vec<String> = items.iter().map(|item| item.to_string()).collect();
+            Ok(string(parts.join(separator)))
+        }),
+    );
+    map.insert(
+        "in".into(),
+        Arc::new(|args: &[Value]| {
+            Ok(Value::Bool(contains_value(
+                args.first().unwrap_or(&Value::Nil),
+                args.get(1).unwrap_or(&Value::Nil),
+            )))
+        }),
+    );
+    map.insert(
+        "contains".into(),
+        Arc::new(|args: &[Value]| {
+            Ok(Value::Bool(contains_value(
+                args.get(1).unwrap_or(&Value::Nil),
+                args.first().unwrap_or(&Value::Nil),
+            )))
+        }),
+    );
+    map.insert(
+        "replaceAll".into(),
+        Arc::new(|args: &[Value]| {
+            let from = string_arg(args, 0, "replaceAll")?;
+            let to = string_arg(args, 1, "replaceAll")?;
+            let text = string_arg(args, 2, "replaceAll")?;
+            Ok(string(go_replace_all(text, from, to)))
+        }),
+    );
+    map.insert(
+        "indent".into(),
+        Arc::new(|args: &[Value]| {
+            let spaces = args
+                .first()
+                .and_then(Value::as_int)
+                .ok_or_else(|| fail("`indent` needs a number of spaces as argument 1"))?;
+            if spaces < 0 {
+                return Err(fail("indent value must be a positive integer"));
+            }
+            let text = string_arg(args, 1, "indent")?;
+            let prefix = " ".repeat(usize::try_from(spaces).unwrap_or(0));
+            let mut output = String::with_capacity(text.len());
+            let mut at_line_start = true;
+            for c in text.chars() {
+                if at_line_start && c != '\n' {
+                    output.push_str(&prefix);
+                }
+                output.push(c);
+                at_line_start = c == '\n';
+            }
+            Ok(string(output))
+        }),
+    );
+    map.insert(
+        "toLower".into(),
+        Arc::new(|args: &[Value]| Ok(string(string_arg(args, 0, "toLower")?.to_lowercase()))),
+    );
+    map.insert(
+        "toUpper".into(),
+        Arc::new(|args: &[Value]| Ok(string(string_arg(args, 0, "toUpper")?.to_uppercase()))),
+    );
+    map.insert(
+        "parseJSON".into(),
+        Arc::new(|args: &[Value]| {
+            let text = string_arg(args, 0, "parseJSON")?;
+            if text.is_empty() {
+                return Ok(Value::Map(Arc::new(BTreeMap::new())));
+            }
+            let json: Json =
+                serde_json::from_str(text).map_err(|error| fail(format!("parseJSON: {error}")))?;
+            Ok(from_json(&json))
+        }),
+    );
+    map.insert(
+        "parseBool".into(),
+        Arc::new(|args: &[Value]| {
+            let text = string_arg(args, 0, "parseBool")?;
+            match text {
+                "" => Ok(Value::Bool(false)),
+                "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(Value::Bool(true)),
+                "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(Value::Bool(false)),
+                other => Err(fail(format!("parseBool: invalid syntax: {other:?}"))),
+            }
+        }),
+    );
+    map.insert(
+        "parseInt".into(),
+        Arc::new(|args: &[Value]| {
+            let text = string_arg(args, 0, "parseInt")?;
+            if text.is_empty() {
+                return Ok(Value::Int(0));
+            }
+            text.parse::<i64>()
+                .map(Value::Int)
+                .map_err(|error| fail(format!("parseInt: {error}")))
+        }),
+    );
+    map
+}
+
+/// `strings.Replace(s, from, to, -1)`: an empty `from` inserts `to` around every character.
+fn go_replace_all(text: &str, from: &str, to: &str) -> String {
+    if !from.is_empty() {
+        return text.replace(from, to);
+    }
+    let mut output = String::from(to);
+    for c in text.chars() {
+        output.push(c);
+        output.push_str(to);
+    }
+    output
+}
+
+/// consul-template's `in`: a list holding the value (same type), or a string holding it.
+fn contains_value(haystack: &Value, needle: &Value) -> bool {
+    match haystack {
+        Value::List(items) => items.iter().any(|item| match (item, needle) {
+            (Value::String(a), Value::String(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Float(a), Value::Float(b)) => a == b,
+            _ => false,
+        }),
+        Value::String(text) => needle.as_str().is_some_and(|part| text.contains(part)),
+        _ => false,
+    }
+}
+
+/// `env`: the variable, falling back between `VAULT_` and `BAO_` names as OpenBao's does.
+fn env_var(name: &str) -> Option<String> {
+    if let Ok(value) = std::env::var(name) {
+        return Some(value);
+    }
+    let other = if let Some(rest) = name.strip_prefix("VAULT_") {
+        format!("BAO_{rest}")
+    } else if let Some(rest) = name.strip_prefix("BAO_") {
+        format!("VAULT_{rest}")
+    } else {
+        return None;
+    };
+    std::env::var(other).ok()
+}
+
+/// `secret "path"` (a read) or `secret "path" "k=v" …` (a write), through the cache.
+fn secret(state: &Arc<Mutex<State>>, args: &[Value]) -> gotmpl::Result<Value> {
+    let Some(path) = args.first().and_then(Value::as_str) else {
+        return Ok(Value::Nil);
+    };
+    let mut data = Vec::new();
+    for arg in args.iter().skip(1) {
+        let text = arg
+            .as_str()
+            .ok_or_else(|| fail("`secret` takes strings: a path and `key=value` pairs"))?;
+        if text.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = text.split_once('=') else {
+            return Err(fail(format!("not k=v pair {text:?}")));
+        };
+        data.push((key.trim().to_owned(), value.trim().to_owned()));
+    }
+    data.sort();
+    data.dedup_by(|a, b| a.0 == b.0);
+    let request = if data.is_empty() {
+        Request::VaultRead(path.to_owned())
+    } else {
+        Request::VaultWrite(path.to_owned(), data)
+    };
+    let mut state = lock(state);
+    let cached = state.cache.get(&request).map(|entry| entry.result.clone());
+    let Some(result) = cached else {
+        state.missed = true;
+        state.misses.insert(request);
+        return Ok(empty_secret());
+    };
+    state.used.push(request);
+    drop(state);
+    match result {
+        Ok(response) => Ok(secret_value(&response)),
+        Err(error) => {
+            let mark = if error.transient { "" } else { RETRYABLE_MARK };
+            Err(fail(format!("{mark}{}", error.message)))
+        }
+    }
+}
+
+/// What `secret` returns while its read is pending: an empty secret whose `.Data.data` and
+/// `.Data.metadata` exist, so the rest of the template runs and shows its other reads.
+fn empty_secret() -> Value {
+    let mut data = BTreeMap::new();
+    data.insert(Arc::from("data"), Value::Map(Arc::new(BTreeMap::new())));
+    data.insert(Arc::from("metadata"), Value::Map(Arc::new(BTreeMap::new())));
+    let mut secret = BTreeMap::new();
+    secret.insert(Arc::from("Data"), Value::Map(Arc::new(data)));
+    Value::Map(Arc::new(secret))
+}
+
+/// A response as consul-template's `Secret`.
+fn secret_value(response: &Json) -> Value {
+    let text = |key: &str| string(response[key].as_str().unwrap_or_default());
+    let mut secret = BTreeMap::new();
+    secret.insert(Arc::from("RequestID"), text("request_id"));
+    secret.insert(Arc::from("LeaseID"), text("lease_id"));
+    secret.insert(
+        Arc::from("LeaseDuration"),
+        Value::Int(response["lease_duration"].as_i64().unwrap_or(0)),
+    );
+    secret.insert(
+        Arc::from("Renewable"),
+        Value::Bool(response["renewable"].as_bool().unwrap_or(false)),
+    );
+    secret.insert(
+        Arc::from("Data"),
+        match &response["data"] {
+            Json::Object(_) => from_json(&response["data"]),
+            _ => Value::Map(Arc::new(BTreeMap::new())),
+        },
+    );
+    secret.insert(
+        Arc::from("Warnings"),
+        match &response["warnings"] {
+            Json::Array(items) if !items.is_empty() => from_json(&response["warnings"]),
+            _ => Value::Nil,
+        },
+    );
+    let auth = &response["auth"];
+    secret.insert(
+        Arc::from("Auth"),
+        if auth.is_object() {
+            let mut fields = BTreeMap::new();
+            fields.insert(
+                Arc::from("ClientToken"),
+                string(auth["client_token"].as_str().unwrap_or_default()),
+            );
+            fields.insert(
+                Arc::from("Accessor"),
+                string(auth["accessor"].as_str().unwrap_or_default()),
+            );
+            fields.insert(Arc::from("Policies"), from_json(&auth["policies"]));
+            fields.insert(Arc::from("Metadata"), from_json(&auth["metadata"]));
+            fields.insert(
+                Arc::from("LeaseDuration"),
+                Value::Int(auth["lease_duration"].as_i64().unwrap_or(0)),
+            );
+            fields.insert(
+                Arc::from("Renewable"),
+                Value::Bool(auth["renewable"].as_bool().unwrap_or(false)),
+            );
+            Value::Map(Arc::new(fields))
+        } else {
+            Value::Nil
+        },
+    );
+    let wrap = &response["wrap_info"];
+    secret.insert(
+        Arc::from("WrapInfo"),
+        if wrap.is_object() {
+            let mut fields = BTreeMap::new();
+            fields.insert(
+                Arc::from("Token"),
+                string(wrap["token"].as_str().unwrap_or_default()),
+            );
+            fields.insert(
+                Arc::from("TTL"),
+                Value::Int(wrap["ttl"].as_i64().unwrap_or(0)),
+            );
+            fields.insert(
+                Arc::from("CreationTime"),
+                string(wrap["creation_time"].as_str().unwrap_or_default()),
+            );
+            fields.insert(
+                Arc::from("WrappedAccessor"),
+                string(wrap["wrapped_accessor"].as_str().unwrap_or_default()),
+            );
+            Value::Map(Arc::new(fields))
+        } else {
+            Value::Nil
+        },
+    );
+    Value::Map(Arc::new(secret))
+}
+
+/// JSON as template data. Numbers keep their integer or float form.
+pub(crate) fn from_json(json: &Json) -> Value {
+    match json {
+        Json::Null => Value::Nil,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::Int(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::Uint(u)
+            } else {
+                Value::Float(n.as_f64().unwrap_or(0.0))
+            }
+        }
+        Json::String(s) => string(s),
+        Json::Array(items) => Value::List(items.iter().map(from_json).collect::<Vec<_>>().into()),
+        Json::Object(map) => Value::Map(Arc::new(
+            map.iter()
+                .map(|(key, value)| (Arc::from(key.as_str()), from_json(value)))
+                .collect(),
+        )),
+    }
+}
+
+/// The line of the first place `needle` appears in `text`, for messages about a running
+/// template (gotmpl reports no position for execution errors).
+pub(crate) fn line_of(text: &str, needle: &str) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    text.find(needle)
+        .map(|offset| text[..offset].matches('\n').count() + 1)
+}

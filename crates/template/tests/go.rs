@@ -1,0 +1,260 @@
+//! Go (consul-template) templates, tested offline against an in-memory [`SecretSource`]: the
+//! syntax Vault Agent templates use, the `secret` data model, the function library, and the
+//! checks on malformed templates. Byte-for-byte comparison with `bao agent` on a real server
+//! is in the integration tests.
+
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use vaultward_template::{
+    Engine, FetchError, Fetched, Request, SecretSource, Syntax, TemplateSpec, detect_syntax,
+};
+
+#[derive(Default)]
+struct MapSource {
+    secrets: HashMap<Request, Value>,
+    reads: Mutex<Vec<Request>>,
+}
+
+impl SecretSource for MapSource {
+    async fn fetch(&self, request: &Request) -> Result<Fetched, FetchError> {
+        self.reads.lock().unwrap().push(request.clone());
+        let value = self
+            .secrets
+            .get(request)
+            .cloned()
+            .ok_or_else(|| FetchError {
+                message: format!("secret `{}`: no secret exists at this path", request.path()),
+                transient: false,
+                denied: false,
+            })?;
+        Ok(Fetched {
+            value: value.into(),
+            lease: Default::default(),
+        })
+    }
+}
+
+fn read(path: &str) -> Request {
+    Request::VaultRead(path.to_owned())
+}
+
+fn source() -> Arc<MapSource> {
+    let mut secrets = HashMap::new();
+    secrets.insert(
+        read("secret/data/app"),
+        json!({
+            "request_id": "r-1", "lease_id": "", "lease_duration": 0, "renewable": false,
+            "data": { "data": { "password": "p<&>w", "user": "app", "db-host": "db.local", "port": 5432, "list": ["a", "b"] },
+                      "metadata": { "version": 3 } },
+        }),
+    );
+    secrets.insert(
+        read("kv1/app"),
+        json!({ "lease_duration": 2764800, "renewable": false, "data": { "token": "t0k", "pem": "line1\nline2\n" } }),
+    );
+    secrets.insert(
+        read("secret/data/pointer"),
+        json!({ "data": { "data": { "target": "app" } } }),
+    );
+    Arc::new(MapSource {
+        secrets,
+        reads: Mutex::default(),
+    })
+}
+
+fn go(text: &str) -> TemplateSpec {
+    TemplateSpec {
+        name: "t".to_owned(),
+        text: text.to_owned(),
+        error_on_missing_key: false,
+        syntax: Syntax::Go,
+    }
+}
+
+async fn render_one(spec: TemplateSpec) -> Result<String, String> {
+    let engine = Engine::new(vec![spec]).map_err(|errors| errors[0].to_string())?;
+    let source = source();
+    let mut results = engine.render(&[0], &source).await;
+    results
+        .pop()
+        .unwrap()
+        .1
+        .map_err(|failure| failure.to_string())
+}
+
+async fn render(text: &str) -> Result<String, String> {
+    render_one(go(text)).await
+}
+
+#[tokio::test]
+async fn the_vault_agent_idiom_renders() {
+    assert_eq!(
+        render(
+            "{{- with secret \"secret/data/app\" }}Password: {{ .Data.data.password }}{{- end }}\n"
+        )
+        .await,
+        Ok("Password: p<&>w\n".to_owned())
+    );
+    assert_eq!(
+        render("{{ with secret \"kv1/app\" }}{{ .Data.token }} {{ .LeaseDuration }} {{ .Renewable }}{{ end }}").await,
+        Ok("t0k 2764800 false".to_owned())
+    );
+    assert_eq!(
+        render("{{ (secret \"secret/data/app\").Data.data.user }}").await,
+        Ok("app".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn control_flow_index_printf_and_range() {
+    let text = "{{ with secret \"secret/data/app\" }}\
+{{ index .Data.data \"db-host\" }}|{{ printf \"%s:%v\" .Data.data.user .Data.data.port }}|\
+{{ range $k, $v := .Data.data }}{{ $k }},{{ end }}|\
+{{ if eq .Data.data.user \"app\" }}yes{{ else }}no{{ end }}|\
+{{ range .Data.data.list }}[{{ . }}]{{ end }}|{{ .Data.metadata.version }}{{ end }}";
+    assert_eq!(
+        render(text).await,
+        Ok("db.local|app:5432|db-host,list,password,port,user,|yes|[a][b]|3".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn functions_behave_as_consul_templates() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "{{ with secret \"secret/data/app\" }}{{ .Data.data | toJSON }}{{ end }}",
+            r#"{"db-host":"db.local","list":["a","b"],"password":"p\u003c\u0026\u003ew","port":5432,"user":"app"}"#,
+        ),
+        (
+            "{{ with secret \"secret/data/app\" }}{{ .Data.data | toUnescapedJSON }}{{ end }}",
+            r#"{"db-host":"db.local","list":["a","b"],"password":"p<&>w","port":5432,"user":"app"}"#,
+        ),
+        (
+            "{{ with secret \"kv1/app\" }}{{ .Data | toJSONPretty }}{{ end }}",
+            "{\n  \"pem\": \"line1\\nline2\\n\",\n  \"token\": \"t0k\"\n}",
+        ),
+        (
+            "{{ \"hello\" | base64Encode }} {{ \"aGVsbG8=\" | base64Decode }}",
+            "aGVsbG8= hello",
+        ),
+        (
+            "{{ \"  x  \" | trimSpace }}|{{ \"a,b,c\" | split \",\" | join \";\" }}",
+            "x|a;b;c",
+        ),
+        (
+            "{{ \"a-b-c\" | replaceAll \"-\" \"+\" }} {{ \"abc\" | contains \"b\" }} {{ \"ABC\" | toLower }}",
+            "a+b+c true abc",
+        ),
+        (
+            "{{ with secret \"kv1/app\" }}{{ .Data.pem | indent 4 }}{{ end }}",
+            "    line1\n    line2\n",
+        ),
+        ("{{ split \",\" \"\" | len }}", "0"),
+        (
+            "{{ env \"VAULTWARD_GO_TEST_UNSET\" }}|{{ envOrDefault \"VAULTWARD_GO_TEST_UNSET\" \"dflt\" }}",
+            "|dflt",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(render(text).await.as_deref(), Ok(*expected), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn computed_paths_and_missing_keys() {
+    assert_eq!(
+        render("{{ with secret \"secret/data/pointer\" }}{{ with secret (printf \"secret/data/%s\" .Data.data.target) }}{{ .Data.data.user }}{{ end }}{{ end }}").await,
+        Ok("app".to_owned())
+    );
+    // Go's default for a missing key, as Vault Agent writes it.
+    assert_eq!(
+        render("{{ with secret \"secret/data/app\" }}{{ .Data.data.nokey }}{{ end }}").await,
+        Ok("<no value>".to_owned())
+    );
+    let strict = TemplateSpec {
+        error_on_missing_key: true,
+        ..go("first\n{{ with secret \"secret/data/app\" }}{{ .Data.data.nokey }}{{ end }}")
+    };
+    let error = render_one(strict).await.unwrap_err();
+    assert!(
+        error.contains("nokey") && error.contains("line 2"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_secret_names_its_path() {
+    let error = render("x\n{{ with secret \"secret/data/nope\" }}{{ .Data }}{{ end }}")
+        .await
+        .unwrap_err();
+    assert!(error.contains("secret/data/nope"), "{error}");
+}
+
+#[tokio::test]
+async fn every_secret_of_a_template_is_read_in_one_round() {
+    let source = source();
+    let engine = Engine::new(vec![go(
+        "{{ (secret \"secret/data/app\").Data.data.user }}{{ (secret \"kv1/app\").Data.token }}",
+    )])
+    .unwrap();
+    let results = engine.render(&[0], &source).await;
+    assert_eq!(results[0].1.as_deref().ok(), Some("appt0k"));
+    assert_eq!(source.reads.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn malformed_templates_are_refused_with_their_line() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "a\n{{ if true }}b",
+            "line 2, column 1: `{{ if }}` is never closed",
+        ),
+        (
+            "a{{ end }}b",
+            "`{{ end }}` closes a block that was never opened",
+        ),
+        ("x\n\n{{ nofunc 1 }}", "line 3: unknown function `nofunc`"),
+        ("{{ secrte \"a\" }}", "did you mean `secret`?"),
+        (
+            "{{ pkiCert \"pki/issue/x\" }}",
+            "`pkiCert` is a consul-template function that vaultward does not support yet",
+        ),
+        ("{{ .X | }}", "syntax error at line 1"),
+    ];
+    for (text, expected) in cases {
+        let error = match Engine::new(vec![go(text)]) {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(errors) => errors[0].to_string(),
+        };
+        assert!(
+            error.starts_with("t: ") && error.contains(expected),
+            "{text}: {error}"
+        );
+    }
+}
+
+#[test]
+fn syntax_is_detected_from_the_file_name_then_the_text() {
+    let hbs = "{{#with (secret \"a\")}}{{data}}{{/with}}";
+    let gotext = "{{ with secret \"a\" }}{{ .Data }}{{ end }}";
+    assert_eq!(detect_syntax(hbs, None), Syntax::Handlebars);
+    assert_eq!(detect_syntax(gotext, None), Syntax::Go);
+    assert_eq!(
+        detect_syntax("{{kv \"secret/app\" \"password\"}}", None),
+        Syntax::Handlebars
+    );
+    assert_eq!(detect_syntax("plain text", None), Syntax::Go);
+    assert_eq!(
+        detect_syntax(hbs, Some(Path::new("/t/app.ctmpl"))),
+        Syntax::Go
+    );
+    assert_eq!(
+        detect_syntax(gotext, Some(Path::new("/t/app.hbs"))),
+        Syntax::Handlebars
+    );
+}

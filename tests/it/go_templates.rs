@@ -1,0 +1,248 @@
+//! Vault Agent configs with Go (consul-template) templates, run unchanged through vaultward
+//! and through `bao agent` against the same real server: every rendered file must be byte for
+//! byte the same.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::{Case, run_with_limit, text, vaultward};
+
+/// The classic "Vault-aware nginx" agent ConfigMap: quoted HCL1 keys, AppRole, a file sink,
+/// `exit_after_auth`, a Go template reading `.Data.data.password`.
+const NGINX: &str = r#"
+"exit_after_auth" = true
+"pid_file" = "{out}/pidfile"
+"auto_auth" = {
+  "method" = {
+    "type" = "approle"
+    "config" = {
+      "role_id_file_path" = "{dir}/roleid"
+      "secret_id_file_path" = "{dir}/secretid"
+      "remove_secret_id_file_after_reading" = false
+    }
+  }
+  "sink" = {
+    "type" = "file"
+    "config" = { "path" = "{out}/.vault-token" }
+  }
+}
+"template" = {
+  "destination" = "{out}/index.html"
+  "contents" = <<EOT
+<html>
+<body>
+<p>Some secrets:</p>
+{{- with secret "secret/data/app/config" }}
+<ul>
+<li><pre>username: {{ .Data.data.user }}</pre></li>
+<li><pre>password: {{ .Data.data.password }}</pre></li>
+</ul>
+{{ end }}
+</body>
+</html>
+EOT
+}
+"#;
+
+/// Templates using the functions Vault Agent templates use most, each into its own file.
+const FUNCTIONS: &[(&str, &str)] = &[
+    (
+        "kv2.txt",
+        r#"{{ with secret "secret/data/app/config" }}{{ .Data.data.password }}|{{ .Data.data.user }}|{{ .Data.metadata.version }}{{ end }}"#,
+    ),
+    (
+        "kv2-shim.txt",
+        r#"{{ with secret "secret/app/config" }}{{ .Data.data.password }}{{ end }}"#,
+    ),
+    (
+        "kv1.txt",
+        r#"{{ with secret "kv1/app" }}{{ .Data.token }} {{ .LeaseDuration }} {{ .Renewable }}{{ end }}"#,
+    ),
+    (
+        "json.txt",
+        r#"{{ with secret "secret/data/app/special" }}{{ .Data.data | toJSON }}
+{{ .Data.data | toJSONPretty }}
+{{ .Data.data | toUnescapedJSON }}{{ end }}"#,
+    ),
+    (
+        "yaml.txt",
+        r#"{{ with secret "secret/data/app/config" }}{{ .Data.data | toYAML }}{{ end }}"#,
+    ),
+    (
+        "yaml-special.txt",
+        r#"{{ with secret "secret/data/app/special" }}{{ .Data.data | toYAML }}{{ end }}"#,
+    ),
+    (
+        "yaml-numbers.txt",
+        r#"{{ with secret "secret/data/app/numbers" }}{{ .Data | toYAML }}{{ end }}"#,
+    ),
+    (
+        "yaml-edge.txt",
+        r#"{{ with secret "secret/data/app/edge" }}{{ .Data.data | toYAML }}{{ end }}"#,
+    ),
+    (
+        "strings.txt",
+        r#"{{ with secret "secret/data/app/special" }}{{ index .Data.data "html" | base64Encode }}
+{{ "aGVsbG8gd29ybGQ=" | base64Decode }}
+{{ .Data.data.spaced | trimSpace }}|{{ .Data.data.csv | split "," | join ";" }}|{{ .Data.data.csv | contains "b" }}
+{{ .Data.data.csv | replaceAll "," " and " }}
+{{ .Data.data.pem | indent 4 }}
+{{ printf "%s=%q" "key" .Data.data.spaced }}
+{{ range $k, $v := .Data.data }}{{ $k }};{{ end }}
+{{ if eq (index .Data.data "csv") "a,b,c" }}equal{{ else }}different{{ end }}
+{{ env "VAULTWARD_CMP_ENV" }}|{{ .Data.data.nokey }}{{ end }}"#,
+    ),
+    (
+        "numbers.txt",
+        r#"{{ with secret "secret/data/app/numbers" }}{{ .Data.data.port }} {{ .Data.data.ratio }} {{ .Data.data.enabled }} {{ .Data.data | toJSON }}{{ end }}"#,
+    ),
+];
+
+/// Writes the secrets every comparison reads.
+fn seed(case: &Case) {
+    case.server.enable_kv1();
+    case.server.bao(&["write", "kv1/app", "token=t0k-kv1"]);
+    case.server.kv_put(
+        "app/special",
+        &[
+            "html=<a href=\"x\">&amp;</a>",
+            "spaced=  padded value  ",
+            "csv=a,b,c",
+            "pem=-----BEGIN-----\nline one\nline two\n-----END-----",
+        ],
+    );
+    case.server.kv_put(
+        "app/edge",
+        &[
+            "on=on",
+            "date=2024-01-01",
+            "colon=a: b",
+            "hash=#x",
+            "dash=- x",
+            "trailing=trailing ",
+            "tab=tab\there",
+            "quote=it's",
+            "unicode=日本語",
+            "empty=",
+            "number=0x1F",
+            "float=1e3",
+            "sexagesimal=1:20",
+            "url=https://example.com/a?b=c#d",
+            "ends=line\n",
+            "multi=a\n\nb",
+        ],
+    );
+    let numbers = case.path("numbers.json");
+    std::fs::write(
+        &numbers,
+        r#"{"port": 5432, "ratio": 0.25, "enabled": true}"#,
+    )
+    .unwrap();
+    case.server.bao(&[
+        "kv",
+        "put",
+        "-mount=secret",
+        "app/numbers",
+        &format!("@{}", numbers.display()),
+    ]);
+}
+
+/// Runs `config` (with `{out}` set to `out`) through vaultward.
+fn run_vaultward(case: &Case, config: &str, out: &Path) -> String {
+    std::fs::create_dir_all(out).unwrap();
+    let path = out.join("config.hcl");
+    std::fs::write(
+        &path,
+        config
+            .replace("{out}", &out.display().to_string())
+            .replace("{dir}", &case.dir.path().display().to_string()),
+    )
+    .unwrap();
+    let mut command = vaultward();
+    command
+        .arg("agent")
+        .arg(format!("-config={}", path.display()))
+        .env("VAULT_ADDR", &case.server.addr)
+        .env("VAULTWARD_CMP_ENV", "from-env");
+    let (output, _) = run_with_limit(&mut command, Duration::from_secs(60));
+    assert!(output.status.success(), "vaultward: {}", text(&output));
+    text(&output)
+}
+
+/// Runs `config` (with `{out}` set to `out`) through `bao agent`, as a user would (`VAULT_ADDR`
+/// from the environment).
+fn run_bao(case: &Case, config: &str, out: &Path) {
+    std::fs::create_dir_all(out).unwrap();
+    let path = out.join("config.hcl");
+    std::fs::write(
+        &path,
+        config
+            .replace("{out}", &out.display().to_string())
+            .replace("{dir}", &case.dir.path().display().to_string()),
+    )
+    .unwrap();
+    let mut command = Command::new(vaultward_test_support::bao_bin());
+    command
+        .arg("agent")
+        .arg(format!("-config={}", path.display()))
+        .env("VAULT_ADDR", &case.server.addr)
+        .env("HOME", out)
+        .env("VAULTWARD_CMP_ENV", "from-env")
+        .env_remove("BAO_ADDR")
+        .env_remove("BAO_TOKEN")
+        .env_remove("VAULT_TOKEN");
+    let (output, _) = run_with_limit(&mut command, Duration::from_secs(60));
+    assert!(output.status.success(), "bao agent: {}", text(&output));
+}
+
+/// Asserts the two directories hold the same files, byte for byte.
+fn assert_same_files(names: &[&str], ours: &Path, theirs: &Path) {
+    for name in names {
+        let mine =
+            std::fs::read(ours.join(name)).unwrap_or_else(|e| panic!("vaultward's {name}: {e}"));
+        let bao =
+            std::fs::read(theirs.join(name)).unwrap_or_else(|e| panic!("bao agent's {name}: {e}"));
+        assert_eq!(
+            String::from_utf8_lossy(&mine),
+            String::from_utf8_lossy(&bao),
+            "{name} differs from bao agent's"
+        );
+    }
+}
+
+#[test]
+fn the_vault_aware_nginx_config_renders_what_bao_agent_renders() {
+    let case = Case::new();
+    let ours = case.path("vaultward");
+    let theirs = case.path("bao");
+    let log = run_vaultward(&case, NGINX, &ours);
+    run_bao(&case, NGINX, &theirs);
+    assert_same_files(&["index.html"], &ours, &theirs);
+    let page = std::fs::read_to_string(ours.join("index.html")).unwrap();
+    assert!(page.contains("password: hunter2"), "{page}");
+    case.assert_token_valid(&std::fs::read_to_string(ours.join(".vault-token")).unwrap());
+    assert!(!log.contains("hunter2"));
+}
+
+#[test]
+fn consul_template_functions_render_what_bao_agent_renders() {
+    let case = Case::new();
+    seed(&case);
+    let mut config = String::from(
+        "exit_after_auth = true\n\
+         auto_auth {\n  method \"approle\" {\n    config = {\n      role_id_file_path = \"{dir}/roleid\"\n      secret_id_file_path = \"{dir}/secretid\"\n      remove_secret_id_file_after_reading = false\n    }\n  }\n  sink \"file\" {\n    config = { path = \"{out}/token\" }\n  }\n}\n\
+         template_config {\n  exit_on_retry_failure = true\n}\n",
+    );
+    for (name, contents) in FUNCTIONS {
+        config.push_str(&format!(
+            "template {{\n  destination = \"{{out}}/{name}\"\n  contents = <<EOT\n{contents}\nEOT\n}}\n"
+        ));
+    }
+    let ours = case.path("vaultward");
+    let theirs = case.path("bao");
+    run_vaultward(&case, &config, &ours);
+    run_bao(&case, &config, &theirs);
+    let names: Vec<&str> = FUNCTIONS.iter().map(|(name, _)| *name).collect();
+    assert_same_files(&names, &ours, &theirs);
+}
