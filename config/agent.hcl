@@ -181,9 +181,16 @@ template {
   # Default: true.
   create_dest_dirs = true
 
-  # Make a missing key an error instead of rendering it as an empty string.
+  # Make a missing key an error instead of rendering it as an empty string (Handlebars) or
+  # `<no value>` (Go).
   # Default: false.
   error_on_missing_key = false
+
+  # The template's language: "go" (consul-template's syntax, as Vault Agent uses), "handlebars",
+  # or "auto": a `source` named *.ctmpl is Go and *.hbs is Handlebars; otherwise Handlebars
+  # tags ({{#…}}, {{/…}}, {{!…}}) or the `kv`/`concat` helpers mean Handlebars, anything else Go.
+  # Default: template_config.engine, whose default is "auto".
+  engine = "handlebars"
 
   # A command to run after the destination changed (never when the output was unchanged);
   # with exit_after_auth it runs before the exit. A list runs the program directly; a string
@@ -204,8 +211,9 @@ template {
 
 # A second template, to show the older spelling of a command. `command` and `exec` cannot be
 # used in the same template.
+# This one is a Go template, as in a Vault Agent config (the syntax is detected).
 template {
-  contents    = "{{#with (secret \"secret/data/app/tls\")}}{{data.data.certificate}}{{/with}}"
+  contents    = "{{ with secret \"secret/data/app/tls\" }}{{ .Data.data.certificate }}{{ end }}"
   destination = "/run/vaultward/tls.crt"
 
   # A string runs with `sh -c`; a list runs directly. Default: unset.
@@ -231,4 +239,8 @@ template_config {
   # Must be greater than zero.
   # Default: "5m".
   static_secret_render_interval = "5m"
+
+  # The language of templates that do not set `engine`: "auto", "go" or "handlebars".
+  # Default: "auto".
+  engine = "auto"
 }
