@@ -274,6 +274,7 @@ pub fn compile_templates(
             text,
             error_on_missing_key: template.error_on_missing_key,
             syntax,
+            destination: Some(template.destination.clone()),
         });
     }
     // Compile what could be read, so one run reports every problem.

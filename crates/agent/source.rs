@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use vaultward_core::SecretString;
 use vaultward_core::secret::SecretJson;
 use vaultward_template::{FetchError, Fetched, Lease, Request, SecretSource};
@@ -156,6 +156,80 @@ impl VaultSource {
         })
     }
 
+    /// Go `pkiCert`: the certificate in `destination` while it is good, else a new one.
+    async fn pki_cert(
+        &self,
+        path: &str,
+        data: &[(String, String)],
+        destination: &std::path::Path,
+    ) -> Result<Fetched, FetchError> {
+        use vaultward_template::pki;
+        let what = format!("pkiCert `{path}`");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| {
+                i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+            });
+        let jitter = i64::from(rand::random::<u8>() % 6) - 3;
+        let kept = std::fs::read_to_string(destination)
+            .ok()
+            .and_then(|text| pki::classify(&text).ok())
+            .and_then(|(pems, validity)| {
+                let good = pki::good_for(validity?, now, jitter)?;
+                Some((pems, good))
+            });
+        let (pems, good) = match kept {
+            Some(kept) => {
+                debug!(path, destination = %destination.display(), "The certificate in the destination is still good; not issuing one.");
+                kept
+            }
+            None => {
+                let body: serde_json::Map<String, Value> = data
+                    .iter()
+                    .map(|(key, value)| (key.clone(), Value::String(value.clone())))
+                    .collect();
+                let response = self
+                    .client
+                    .write(&self.token(), path, SecretJson::new(Value::Object(body)))
+                    .await
+                    .map_err(|error| fetch_error(&what, &error))?;
+                let mut joined = vaultward_core::secret::Zeroizing::new(String::new());
+                if let Some(fields) = response["data"].as_object() {
+                    for value in fields.values() {
+                        if let Some(text) = value.as_str() {
+                            joined.push_str(text);
+                            joined.push('\n');
+                        }
+                    }
+                }
+                let (pems, validity) = pki::classify(&joined).map_err(|reason| FetchError {
+                    message: format!("{what}: the issued data is not usable: {reason}"),
+                    transient: false,
+                    denied: false,
+                })?;
+                let good = validity
+                    .and_then(|v| pki::good_for(v, now, jitter))
+                    .unwrap_or(0);
+                info!(path, "Issued a certificate.");
+                (pems, good)
+            }
+        };
+        Ok(Fetched {
+            value: SecretJson::new(serde_json::json!({
+                "Cert": pems.cert,
+                "Key": pems.key,
+                "CA": pems.ca,
+            })),
+            // No lease id: due again when the certificate is near its end (the check reads the
+            // destination file; the server is only asked when a new certificate is needed).
+            lease: Lease {
+                id: String::new(),
+                duration: Duration::from_secs(good.max(1)),
+                renewable: false,
+            },
+        })
+    }
+
     /// Go `secret "path" "k=v" …`: consul-template's write (on KV v2, the pairs under `data`).
     async fn go_write(
         &self,
@@ -286,6 +360,11 @@ impl SecretSource for VaultSource {
             Request::Kv(path) => self.kv(path).await,
             Request::VaultRead(path) => self.go_read(path).await,
             Request::VaultWrite(path, pairs) => self.go_write(path, pairs).await,
+            Request::Pki {
+                path,
+                data,
+                destination,
+            } => self.pki_cert(path, data, destination).await,
         }
     }
 

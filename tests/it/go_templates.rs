@@ -246,3 +246,79 @@ fn consul_template_functions_render_what_bao_agent_renders() {
     let names: Vec<&str> = FUNCTIONS.iter().map(|(name, _)| *name).collect();
     assert_same_files(&names, &ours, &theirs);
 }
+
+#[test]
+fn pki_cert_keeps_a_good_certificate_in_its_destination_as_bao_agent_does() {
+    let case = Case::with_server(vaultward_test_support::DevServer::start_audited());
+    let server = &case.server;
+    server.bao(&["secrets", "enable", "pki"]);
+    server.bao(&["secrets", "tune", "-max-lease-ttl=87600h", "pki"]);
+    server.bao(&[
+        "write",
+        "pki/root/generate/internal",
+        "common_name=vaultward-test-ca",
+        "ttl=87600h",
+    ]);
+    server.bao(&[
+        "write",
+        "pki/roles/web",
+        "allowed_domains=example.com",
+        "allow_subdomains=true",
+        "max_ttl=72h",
+    ]);
+    std::fs::write(
+        case.path("pki.hcl"),
+        "path \"pki/issue/web\" { capabilities = [\"update\"] }\n",
+    )
+    .unwrap();
+    server.bao(&[
+        "policy",
+        "write",
+        "pki-issue",
+        case.path("pki.hcl").to_str().unwrap(),
+    ]);
+    server.bao(&[
+        "write",
+        "auth/approle/role/app",
+        "token_policies=vaultward-read,pki-issue",
+    ]);
+    let config = "exit_after_auth = true\n\
+         auto_auth {\n  method \"approle\" {\n    config = {\n      role_id_file_path = \"{dir}/roleid\"\n      secret_id_file_path = \"{dir}/secretid\"\n      remove_secret_id_file_after_reading = false\n    }\n  }\n  sink \"file\" {\n    config = { path = \"{out}/token\" }\n  }\n}\n\
+         template {\n  destination = \"{dir}/web.pem\"\n  contents = <<EOT\n{{ with pkiCert \"pki/issue/web\" \"common_name=app.example.com\" \"ttl=24h\" }}{{ .Cert }}{{ .Key }}{{ .Data.CA }}{{ end }}\nEOT\n}\n";
+    let issues = || {
+        server
+            .audited_requests()
+            .iter()
+            .filter(|(op, path)| op == "update" && path == "pki/issue/web")
+            .count()
+    };
+    run_vaultward(&case, config, &case.path("first"));
+    let first = case.read("web.pem");
+    assert!(
+        first.contains("-----BEGIN CERTIFICATE-----") && first.contains("PRIVATE KEY-----"),
+        "{first}"
+    );
+    assert_eq!(
+        first.matches("-----BEGIN CERTIFICATE-----").count(),
+        2,
+        "the certificate and the CA"
+    );
+    assert_eq!(issues(), 1);
+    // The certificate in the destination is good: a second run issues nothing and keeps it.
+    run_vaultward(&case, config, &case.path("second"));
+    assert_eq!(case.read("web.pem"), first);
+    assert_eq!(issues(), 1);
+    // bao agent reads vaultward's file as its own cache: nothing issued, the same bytes.
+    run_bao(&case, config, &case.path("bao"));
+    assert_eq!(
+        case.read("web.pem"),
+        first,
+        "bao agent rewrote the file differently"
+    );
+    assert_eq!(issues(), 1, "bao agent issued a new certificate");
+    // A destination without a certificate gets a new one.
+    std::fs::write(case.path("web.pem"), "not a certificate\n").unwrap();
+    run_vaultward(&case, config, &case.path("third"));
+    assert_ne!(case.read("web.pem"), first);
+    assert_eq!(issues(), 2);
+}

@@ -22,6 +22,8 @@
 mod go;
 mod helpers;
 
+pub use go::pki;
+
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::path::Path;
@@ -53,6 +55,17 @@ pub enum Request {
     /// Go `secret "path" "k=v" …`: a write (`PUT`) of the pairs (sorted by key); the whole
     /// response. On a KV v2 mount the pairs go under `data`, as consul-template writes them.
     VaultWrite(String, Vec<(String, String)>),
+    /// Go `pkiCert "path" "k=v" …`: the certificate in `destination` while it is good, else a
+    /// new one issued with a write of the pairs to `path`. The value is
+    /// `{"Cert": …, "Key": …, "CA": …}`.
+    Pki {
+        /// The issue path, e.g. `pki/issue/web`.
+        path: String,
+        /// The issue request's pairs, sorted by key.
+        data: Vec<(String, String)>,
+        /// The template's destination: the cache of the certificate.
+        destination: std::path::PathBuf,
+    },
 }
 
 impl Request {
@@ -62,7 +75,8 @@ impl Request {
             Request::Secret(path)
             | Request::Kv(path)
             | Request::VaultRead(path)
-            | Request::VaultWrite(path, _) => path,
+            | Request::VaultWrite(path, _)
+            | Request::Pki { path, .. } => path,
         }
     }
 }
@@ -227,6 +241,8 @@ pub struct TemplateSpec {
     pub error_on_missing_key: bool,
     /// Its language.
     pub syntax: Syntax,
+    /// Its destination file (`pkiCert` keeps its certificate there).
+    pub destination: Option<std::path::PathBuf>,
 }
 
 /// A template that does not compile.
@@ -277,6 +293,9 @@ pub(crate) struct State {
     pub used: Vec<Request>,
     /// Set by a helper when the template being rendered needed a read the cache lacks.
     pub missed: bool,
+    /// `writeToFile` calls of the Go template being rendered, done only if its render
+    /// completes (a round that missed a read must not write placeholder data).
+    pub file_writes: Vec<go::FileWrite>,
 }
 
 pub(crate) fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -296,6 +315,7 @@ impl Engine {
             misses: BTreeSet::new(),
             used: Vec::new(),
             missed: false,
+            file_writes: Vec::new(),
         }));
         let mut lenient = Handlebars::new();
         let mut strict = Handlebars::new();
@@ -308,7 +328,7 @@ impl Engine {
         let mut go = HashMap::new();
         for (index, spec) in specs.iter().enumerate() {
             if spec.syntax == Syntax::Go {
-                match go::compile(&spec.name, &spec.text, spec.error_on_missing_key, &state) {
+                match go::compile(spec, &state) {
                     Ok(template) => {
                         go.insert(index, template);
                     }
@@ -623,11 +643,20 @@ impl Engine {
         index: usize,
         template: &gotmpl::Template,
     ) -> (Result<String, RenderFailure>, bool) {
+        lock(&self.state).file_writes.clear();
         let result = go::render(template);
         let mut state = lock(&self.state);
+        let file_writes = std::mem::take(&mut state.file_writes);
         if state.missed {
             return (Ok(String::new()), true);
         }
+        // `writeToFile` takes effect only for a complete render.
+        let result = result.and_then(|text| {
+            for write in &file_writes {
+                write.apply()?;
+            }
+            Ok(text)
+        });
         let used: BTreeSet<Request> = state.used.iter().cloned().collect();
         if let Some(deps) = state.deps.get_mut(index) {
             *deps = used;

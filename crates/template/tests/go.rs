@@ -73,6 +73,7 @@ fn go(text: &str) -> TemplateSpec {
         text: text.to_owned(),
         error_on_missing_key: false,
         syntax: Syntax::Go,
+        destination: None,
     }
 }
 
@@ -257,4 +258,27 @@ fn syntax_is_detected_from_the_file_name_then_the_text() {
         detect_syntax(gotext, Some(Path::new("/t/app.hbs"))),
         Syntax::Handlebars
     );
+}
+
+#[tokio::test]
+async fn write_to_file_writes_only_what_a_complete_render_produced() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("sub/pw");
+    let log = dir.path().join("log");
+    let text = format!(
+        "{{{{ with secret \"secret/data/app\" }}}}{{{{ .Data.data.password | writeToFile \"{}\" \"\" \"\" \"0600\" }}}}{{{{ .Data.data.user | writeToFile \"{}\" \"\" \"\" \"0640\" \"append,newline\" }}}}done{{{{ end }}}}",
+        copy.display(),
+        log.display()
+    );
+    assert_eq!(render(&text).await, Ok("done".to_owned()));
+    // The first round missed the read and rendered placeholders: nothing of it was written.
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), "p<&>w");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "app\n");
+    let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let error = render("{{ \"x\" | writeToFile \"/tmp/x\" \"\" \"\" \"rw\" }}")
+        .await
+        .unwrap_err();
+    assert!(error.contains("not an octal number"), "{error}");
 }

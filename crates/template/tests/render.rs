@@ -57,6 +57,7 @@ fn spec(name: &str, text: &str, strict: bool) -> TemplateSpec {
         text: text.to_owned(),
         error_on_missing_key: strict,
         syntax: Syntax::Handlebars,
+        destination: None,
     }
 }
 

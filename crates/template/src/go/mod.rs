@@ -12,6 +12,7 @@
 
 pub(crate) mod check;
 pub(crate) mod encode;
+pub mod pki;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -54,6 +55,8 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "parseJSON",
     "parseBool",
     "parseInt",
+    "writeToFile",
+    "pkiCert",
 ];
 
 /// Go's `text/template` builtins (gotmpl has them all).
@@ -64,8 +67,6 @@ const BUILTINS: &[&str] = &[
 
 /// consul-template functions vaultward does not have yet: named as such when used.
 const NOT_YET: &[&str] = &[
-    "pkiCert",
-    "writeToFile",
     "secrets",
     "executeTemplate",
     "scratch",
@@ -102,11 +103,10 @@ const NOT_YET: &[&str] = &[
 
 /// Compiles a Go template: block balance, parse, known functions.
 pub(crate) fn compile(
-    name: &str,
-    text: &str,
-    strict: bool,
+    spec: &crate::TemplateSpec,
     state: &Arc<Mutex<State>>,
 ) -> Result<Template, String> {
+    let (name, text, strict) = (&spec.name, &spec.text, spec.error_on_missing_key);
     check::blocks(text).map_err(|message| format!("syntax error at {message}"))?;
     let (tree, defines) = gotmpl::parse::Parser::new(text, "{{", "}}")
         .and_then(|parser| parser.parse())
@@ -132,7 +132,7 @@ pub(crate) fn compile(
         } else {
             MissingKey::Invalid
         })
-        .funcs(functions(state));
+        .funcs(functions(state, spec.destination.as_deref()));
     template
         .parse(text)
         .map_err(|error| describe_parse_error(&error))
@@ -186,8 +186,14 @@ fn string(text: impl AsRef<str>) -> Value {
 type Function = Arc<dyn Fn(&[Value]) -> gotmpl::Result<Value> + Send + Sync>;
 
 /// consul-template's functions, the Vault ones reading through the engine's cache.
-fn functions(state: &Arc<Mutex<State>>) -> gotmpl::FuncMap {
+fn functions(state: &Arc<Mutex<State>>, destination: Option<&std::path::Path>) -> gotmpl::FuncMap {
     let mut map: BTreeMap<String, Function> = BTreeMap::new();
+    let pki_state = Arc::clone(state);
+    let pki_destination = destination.map(std::path::Path::to_path_buf);
+    map.insert(
+        "pkiCert".into(),
+        Arc::new(move |args: &[Value]| pki_cert(&pki_state, pki_destination.as_deref(), args)),
+    );
     let secret_state = Arc::clone(state);
     map.insert(
         "secret".into(),
@@ -420,6 +426,15 @@ fn functions(state: &Arc<Mutex<State>>) -> gotmpl::FuncMap {
             }
         }),
     );
+    let write_state = Arc::clone(state);
+    map.insert(
+        "writeToFile".into(),
+        Arc::new(move |args: &[Value]| {
+            let write = FileWrite::from_args(args)?;
+            lock(&write_state).file_writes.push(write);
+            Ok(string(""))
+        }),
+    );
     map.insert(
         "parseInt".into(),
         Arc::new(|args: &[Value]| {
@@ -433,6 +448,99 @@ fn functions(state: &Arc<Mutex<State>>) -> gotmpl::FuncMap {
         }),
     );
     map
+}
+
+/// A `writeToFile path user group perms [flags] content` call, done after the render.
+#[derive(Debug, Clone)]
+pub(crate) struct FileWrite {
+    path: std::path::PathBuf,
+    user: String,
+    group: String,
+    mode: u32,
+    append: bool,
+    content: String,
+}
+
+impl FileWrite {
+    fn from_args(args: &[Value]) -> gotmpl::Result<FileWrite> {
+        if !(5..=6).contains(&args.len()) {
+            return Err(fail(format!(
+                "writeToFile takes a path, a user, a group, a mode, optional flags and the content; found {} arguments",
+                args.len()
+            )));
+        }
+        let path = string_arg(args, 0, "writeToFile")?;
+        let user = string_arg(args, 1, "writeToFile")?;
+        let group = string_arg(args, 2, "writeToFile")?;
+        let mode_text = string_arg(args, 3, "writeToFile")?;
+        let mode = u32::from_str_radix(mode_text, 8).map_err(|_| {
+            fail(format!(
+                "writeToFile: the mode `{mode_text}` is not an octal number such as \"0644\""
+            ))
+        })?;
+        let flags = if args.len() == 6 {
+            string_arg(args, 4, "writeToFile")?
+        } else {
+            ""
+        };
+        let mut content = string_arg(args, args.len() - 1, "writeToFile")?.to_owned();
+        if flags.contains("newline") {
+            content.push('\n');
+        }
+        Ok(FileWrite {
+            path: std::path::PathBuf::from(path),
+            user: user.to_owned(),
+            group: group.to_owned(),
+            mode: mode & 0o7777,
+            append: flags.contains("append"),
+            content,
+        })
+    }
+
+    /// Writes the file: atomically (and not at all when unchanged), or appended to.
+    pub(crate) fn apply(&self) -> Result<(), String> {
+        let what = format!("writeToFile `{}`", self.path.display());
+        let id = |name: &str, lookup: fn(&str) -> Option<u32>, kind: &str| {
+            if name.is_empty() {
+                return Ok(None);
+            }
+            lookup(name)
+                .or_else(|| name.parse().ok())
+                .map(Some)
+                .ok_or_else(|| format!("{what}: unknown {kind} `{name}`"))
+        };
+        let owner = vaultward_core::fs::Ownership {
+            uid: id(&self.user, vaultward_core::users::user_id, "user")?,
+            gid: id(&self.group, vaultward_core::users::group_id, "group")?,
+        };
+        if self.append {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(self.mode)
+                .open(&self.path)
+                .map_err(|error| format!("{what}: {error}"))?;
+            file.write_all(self.content.as_bytes())
+                .map_err(|error| format!("{what}: {error}"))?;
+            return Ok(());
+        }
+        if let Some(parent) = self.path.parent()
+            && !parent.as_os_str().is_empty()
+            && !parent.exists()
+        {
+            std::fs::create_dir_all(parent).map_err(|error| format!("{what}: {error}"))?;
+        }
+        vaultward_core::fs::write_if_changed_owned(
+            &self.path,
+            self.content.as_bytes(),
+            self.mode,
+            owner,
+        )
+        .map(|_| ())
+        .map_err(|error| error.to_string())
+    }
 }
 
 /// `strings.Replace(s, from, to, -1)`: an empty `from` inserts `to` around every character.
@@ -477,26 +585,84 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(other).ok()
 }
 
-/// `secret "path"` (a read) or `secret "path" "k=v" …` (a write), through the cache.
-fn secret(state: &Arc<Mutex<State>>, args: &[Value]) -> gotmpl::Result<Value> {
-    let Some(path) = args.first().and_then(Value::as_str) else {
-        return Ok(Value::Nil);
-    };
-    let mut data = Vec::new();
-    for arg in args.iter().skip(1) {
-        let text = arg
-            .as_str()
-            .ok_or_else(|| fail("`secret` takes strings: a path and `key=value` pairs"))?;
+/// The `k=v` arguments of `secret` and `pkiCert`, sorted, the last of a key winning.
+fn pairs(args: &[Value], function: &str) -> gotmpl::Result<Vec<(String, String)>> {
+    let mut data: Vec<(String, String)> = Vec::new();
+    for arg in args {
+        let text = arg.as_str().ok_or_else(|| {
+            fail(format!(
+                "`{function}` takes strings: a path and `key=value` pairs"
+            ))
+        })?;
         if text.is_empty() {
             continue;
         }
         let Some((key, value)) = text.split_once('=') else {
             return Err(fail(format!("not k=v pair {text:?}")));
         };
-        data.push((key.trim().to_owned(), value.trim().to_owned()));
+        let key = key.trim().to_owned();
+        data.retain(|(existing, _)| *existing != key);
+        data.push((key, value.trim().to_owned()));
     }
     data.sort();
-    data.dedup_by(|a, b| a.0 == b.0);
+    Ok(data)
+}
+
+/// `pkiCert "path" "k=v" …`: the certificate kept in the template's destination, issued again
+/// near its expiry. Returns `.Cert`, `.Key`, `.CA` (also as `.Data.Cert`, …).
+fn pki_cert(
+    state: &Arc<Mutex<State>>,
+    destination: Option<&std::path::Path>,
+    args: &[Value],
+) -> gotmpl::Result<Value> {
+    let Some(path) = args.first().and_then(Value::as_str) else {
+        return Ok(Value::Nil);
+    };
+    let Some(destination) = destination else {
+        return Err(fail(
+            "`pkiCert` needs the template's destination, where it keeps the certificate",
+        ));
+    };
+    let request = Request::Pki {
+        path: path.trim().trim_matches('/').to_owned(),
+        data: pairs(args.get(1..).unwrap_or_default(), "pkiCert")?,
+        destination: destination.to_path_buf(),
+    };
+    let mut state = lock(state);
+    let cached = state.cache.get(&request).map(|entry| entry.result.clone());
+    let Some(result) = cached else {
+        state.missed = true;
+        state.misses.insert(request);
+        return Ok(Value::Nil);
+    };
+    state.used.push(request);
+    drop(state);
+    match result {
+        Ok(pems) => {
+            let mut fields = BTreeMap::new();
+            for key in ["Cert", "Key", "CA"] {
+                fields.insert(
+                    Arc::from(key),
+                    string(pems[key].as_str().unwrap_or_default()),
+                );
+            }
+            let data = Value::Map(Arc::new(fields.clone()));
+            fields.insert(Arc::from("Data"), data);
+            Ok(Value::Map(Arc::new(fields)))
+        }
+        Err(error) => {
+            let mark = if error.transient { "" } else { RETRYABLE_MARK };
+            Err(fail(format!("{mark}{}", error.message)))
+        }
+    }
+}
+
+/// `secret "path"` (a read) or `secret "path" "k=v" …` (a write), through the cache.
+fn secret(state: &Arc<Mutex<State>>, args: &[Value]) -> gotmpl::Result<Value> {
+    let Some(path) = args.first().and_then(Value::as_str) else {
+        return Ok(Value::Nil);
+    };
+    let data = pairs(args.get(1..).unwrap_or_default(), "secret")?;
     let request = if data.is_empty() {
         Request::VaultRead(path.to_owned())
     } else {
