@@ -322,3 +322,35 @@ fn pki_cert_keeps_a_good_certificate_in_its_destination_as_bao_agent_does() {
     assert_ne!(case.read("web.pem"), first);
     assert_eq!(issues(), 2);
 }
+
+#[test]
+fn vault_agent_example_configs_render_what_bao_agent_renders() {
+    let case = Case::new();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/vault-agent");
+    std::fs::copy(examples.join("app.ctmpl"), case.path("app.ctmpl")).unwrap();
+    let secret_id = case.read("secretid");
+    for (config, outputs) in [
+        ("nginx.hcl", &["index.html"][..]),
+        ("app.hcl", &["app.env", "app.json", "app.conf"][..]),
+    ] {
+        let text = std::fs::read_to_string(examples.join(config))
+            .unwrap()
+            .replace("/etc/vault/", "{dir}/")
+            .replace("/etc/secrets/", "{out}/");
+        let ours = case.path(&format!("vaultward-{config}"));
+        let theirs = case.path(&format!("bao-{config}"));
+        // Both agents remove the secret_id file after a login, as the configs ask.
+        std::fs::write(case.path("secretid"), &secret_id).unwrap();
+        run_vaultward(&case, &text, &ours);
+        std::fs::write(case.path("secretid"), &secret_id).unwrap();
+        run_bao(&case, &text, &theirs);
+        assert_same_files(outputs, &ours, &theirs);
+        for name in outputs {
+            let rendered = std::fs::read_to_string(ours.join(name)).unwrap();
+            assert!(
+                rendered.contains("hunter2"),
+                "{config} → {name}: {rendered}"
+            );
+        }
+    }
+}

@@ -217,8 +217,12 @@ pub fn unescape(body: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// The text of a heredoc given its whole source `<<EOT\n…\nEOT` (or `<<-EOT`, which removes the
-/// smallest common indentation of its lines).
+/// The text of a heredoc given its whole source `<<EOT\n…\nEOT` (or `<<-EOT`).
+///
+/// `<<-` follows HCL1, which Vault Agent and OpenBao Agent parse configs with (not HCL2): the
+/// indentation of the closing `EOT` line is removed from every line when every line starts
+/// with it; otherwise the text is kept as written, minus its trailing whitespace. (HCL2 removes
+/// the smallest indentation of the lines instead, which would render templates differently.)
 pub fn heredoc_body(source: &str) -> Option<String> {
     let rest = source.strip_prefix("<<")?;
     let (indented, rest) = match rest.strip_prefix('-') {
@@ -229,28 +233,27 @@ pub fn heredoc_body(source: &str) -> Option<String> {
     let delimiter = rest[..newline].trim_end_matches('\r').trim();
     let body = &rest[newline + 1..];
     let mut lines: Vec<&str> = body.split_inclusive('\n').collect();
-    // Drop the closing delimiter line.
+    // Drop the closing delimiter line, keeping its indentation.
+    let mut closing_indent = "";
     if lines.last().is_some_and(|last| last.trim() == delimiter) {
-        lines.pop();
+        let closing = lines.pop().unwrap_or_default();
+        closing_indent = &closing[..closing.len() - closing.trim_start_matches([' ', '\t']).len()];
     }
+    let text = lines.concat();
     if !indented {
-        return Some(lines.concat());
+        return Some(text);
     }
-    let indent = lines
+    let parts: Vec<&str> = text.split('\n').collect();
+    let body_lines = &parts[..parts.len().saturating_sub(1)];
+    if !body_lines.iter().all(|line| line.starts_with(closing_indent)) {
+        return Some(text.trim_end().to_owned());
+    }
+    let mut out: Vec<&str> = body_lines
         .iter()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| line.len() - line.trim_start_matches([' ', '\t']).len())
-        .min()
-        .unwrap_or(0);
-    Some(
-        lines
-            .iter()
-            .map(|line| {
-                line.get(indent..)
-                    .unwrap_or(line.trim_start_matches([' ', '\t']))
-            })
-            .collect(),
-    )
+        .map(|line| &line[closing_indent.len()..])
+        .collect();
+    out.push("");
+    Some(out.join("\n"))
 }
 
 #[cfg(test)]
@@ -302,6 +305,16 @@ mod tests {
         assert_eq!(
             heredoc_body("<<-EOT\n    a\n      b\n    EOT").unwrap(),
             "a\n  b\n"
+        );
+        // HCL1, as Vault Agent: the closing line's indentation is removed, not the smallest.
+        assert_eq!(
+            heredoc_body("<<-EOT\n    a\n      b\n  EOT\n").unwrap(),
+            "  a\n    b\n"
+        );
+        // A line without that indentation (an empty one too) keeps the text as written.
+        assert_eq!(
+            heredoc_body("<<-EOT\n    a\n\n    b\n    EOT").unwrap(),
+            "    a\n\n    b"
         );
     }
 }
