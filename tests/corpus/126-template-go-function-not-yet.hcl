@@ -10,6 +10,6 @@ auto_auth {
   }
 }
 template {
-  contents = "{{ with pkiCert \"pki/issue/web\" \"common_name=web.example.com\" }}{{ .Cert }}{{ end }}"
+  contents = "{{ range secrets \"secret/metadata/\" }}{{ . }}{{ end }}"
   destination = "/x"
 }
