@@ -142,6 +142,32 @@ auto_auth {
       # gid = 65534
     }
   }
+
+  # A second sink, for a client that gets the token wrapped and encrypted.
+  sink "file" {
+    # Write a response-wrapping token (its wrap-info JSON) instead of the token, made with
+    # sys/wrapping/wrap for each new token. Default: unset.
+    wrap_ttl = "5m"
+
+    # Encrypt what is written for the client whose curve25519 public key is in `dh_path`
+    # (JSON: {"curve25519_public_key": "<base64>"}), in Vault Agent's envelope format.
+    # Default: unset. `dh_path` is required with `dh_type`.
+    dh_type = "curve25519"
+    dh_path = "/run/app/dh-public-key.json"
+
+    # Use HKDF-SHA256 of the shared secret and both public keys as the AES key. Default: false.
+    derive_key = true
+
+    # AES-GCM additional data, or the environment variable holding it (one of the two).
+    # Default: unset.
+    aad = "app-42"
+    # aad_env_var = "APP_SINK_AAD"
+
+    config {
+      path = "/run/app/token.enc"
+      mode = 0600
+    }
+  }
 }
 
 # A template rendered to a file. Repeatable; each block is rendered independently.

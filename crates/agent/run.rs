@@ -16,9 +16,9 @@ use std::sync::Arc;
 use tracing::{debug, error, info, warn};
 use vaultward_auth::{AppRoleLogin, Token, login_with_backoff};
 use vaultward_config::{Config, Template, TemplateEngine, TemplateSource};
-use vaultward_core::Backoff;
 use vaultward_core::fs::{Ownership, WriteOutcome};
 use vaultward_core::secret::{Zeroize, Zeroizing};
+use vaultward_core::{Backoff, SecretString};
 use vaultward_sink::FileSink;
 use vaultward_template::{
     DestinationWrite, Engine, RenderFailure, Syntax, TemplateSpec, detect_syntax,
@@ -120,9 +120,9 @@ pub async fn agent(
         // The sinks' durable writes (an fsync each) overlap the first secret reads: Vault
         // Agent's sink and template servers also work on a new token at the same time.
         let sinks = agent.sinks.clone();
-        let sink_token = token.clone();
+        let payloads = sink_payloads(&agent.client, &sinks, &token).await;
         let mut sinks_written =
-            tokio::task::spawn_blocking(move || write_sinks(&sinks, &sink_token));
+            tokio::task::spawn_blocking(move || write_sink_payloads(&sinks, &payloads));
         let mut sinks_done = false;
         let mut render_backoff = Backoff::try_new(agent.backoff.min(), agent.backoff.max())
             .map_err(|error| Failure::Config(error.to_string()))?;
@@ -165,7 +165,7 @@ pub async fn agent(
         info!("Every sink is written and every template rendered; exiting (exit_after_auth).");
         return Ok(());
     }
-    write_sinks(&agent.sinks, &token)?;
+    write_sinks(&agent.client, &agent.sinks, &token).await?;
     crate::daemon::run(agent, token, source, shutdown, reload).await
 }
 
@@ -370,11 +370,48 @@ async fn login(agent: &mut Agent) -> Result<Token, Failure> {
     .map_err(|error| Failure::Runtime(vaultward_auth::describe_final_failure(&error, exit_on_err)))
 }
 
-/// Writes `token` to every sink; a sink that fails is reported, the others are still written.
-pub fn write_sinks(sinks: &[FileSink], token: &Token) -> Result<(), Failure> {
-    let mut failures = Vec::new();
+/// What each sink receives for `token`: the token itself, or for a sink with `wrap_ttl` the
+/// wrap-info JSON of a new response-wrapping token for it (a fresh one for every token, as
+/// Vault Agent does). `Err` holds why a sink gets nothing this time.
+pub async fn sink_payloads(
+    client: &VaultClient,
+    sinks: &[FileSink],
+    token: &Token,
+) -> Vec<Result<SecretString, String>> {
+    let mut payloads = Vec::with_capacity(sinks.len());
     for sink in sinks {
-        match sink.write(&token.secret) {
+        payloads.push(match sink.wrap_ttl() {
+            None => Ok(token.secret.clone()),
+            Some(ttl) => client
+                .wrap_token(&token.secret, ttl)
+                .await
+                .map_err(|error| {
+                    format!(
+                        "cannot wrap the token for the sink `{}` (wrap_ttl): {error}",
+                        sink.path().display()
+                    )
+                }),
+        });
+    }
+    payloads
+}
+
+/// Writes each sink's payload; a sink that fails is reported, the others are still written.
+pub fn write_sink_payloads(
+    sinks: &[FileSink],
+    payloads: &[Result<SecretString, String>],
+) -> Result<(), Failure> {
+    let mut failures = Vec::new();
+    for (sink, payload) in sinks.iter().zip(payloads) {
+        let payload = match payload {
+            Ok(payload) => payload,
+            Err(problem) => {
+                error!(error = %problem, "Could not write the token sink.");
+                failures.push(problem.clone());
+                continue;
+            }
+        };
+        match sink.write(payload) {
             Ok(WriteOutcome::Written) => {
                 info!(path = %sink.path().display(), "Wrote the token to the sink.")
             }
@@ -392,6 +429,16 @@ pub fn write_sinks(sinks: &[FileSink], token: &Token) -> Result<(), Failure> {
     } else {
         Err(Failure::Runtime(failures.join("\n")))
     }
+}
+
+/// Writes `token` to every sink (wrapped or encrypted as each sink asks).
+pub async fn write_sinks(
+    client: &VaultClient,
+    sinks: &[FileSink],
+    token: &Token,
+) -> Result<(), Failure> {
+    let payloads = sink_payloads(client, sinks, token).await;
+    write_sink_payloads(sinks, &payloads)
 }
 
 /// Renders `indices` once and writes their destinations; returns the failures.

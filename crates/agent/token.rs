@@ -114,7 +114,7 @@ impl TokenTask {
                     }
                     Control::SetSinks(sinks) => {
                         self.sinks = sinks;
-                        if let Err(Failure::Runtime(message) | Failure::Config(message)) = write_sinks(&self.sinks, &self.token) {
+                        if let Err(Failure::Runtime(message) | Failure::Config(message)) = write_sinks(&self.client, &self.sinks, &self.token).await {
                             warn!(error = %message, "A sink could not be written after the reload.");
                         }
                     }
@@ -219,7 +219,7 @@ impl TokenTask {
             ))
         })?;
         if let Err(Failure::Runtime(message) | Failure::Config(message)) =
-            write_sinks(&self.sinks, &token)
+            write_sinks(&self.client, &self.sinks, &token).await
         {
             warn!(error = %message, "A sink could not be written; it will be written with the next token.");
         }

@@ -19,5 +19,6 @@ mod faults; // Faults and hostile surroundings: each test was a defect once.
 mod go_templates; // Vault Agent configs with Go templates: the same files as `bao agent`.
 mod long_running; // Sidecar and systemd shapes: renewal, refresh, commands, signals, reload, watching.
 mod main_job; // The main job end to end against a real server.
+mod sinks; // Sinks that wrap or encrypt the token, in the same shape as `bao agent`'s.
 mod support; // Helpers: a per-test directory with a server, AppRole files and the binary.
 mod tidy; // House rules: module docs on every file.

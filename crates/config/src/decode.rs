@@ -12,10 +12,10 @@ use std::time::Duration;
 use crate::address::check_address;
 use crate::error::{ConfigError, suggest};
 use crate::model::{
-    AppRole, AutoAuth, CommandLine, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_BACKOFF,
+    Aad, AppRole, AutoAuth, CommandLine, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_BACKOFF,
     DEFAULT_MIN_BACKOFF, DEFAULT_SINK_MODE, DEFAULT_TEMPLATE_PERMS, FileSink, MAX_DURATION, Method,
-    MethodKind, Owner, Principal, Template, TemplateCommand, TemplateConfig, TemplateEngine,
-    TemplateSource, Vault,
+    MethodKind, Owner, Principal, SinkEncryption, Template, TemplateCommand, TemplateConfig,
+    TemplateEngine, TemplateSource, Vault,
 };
 use crate::syntax::{Entry, LineIndex, Node, Value};
 
@@ -94,8 +94,9 @@ const APPROLE_KEYS: &[&str] = &[
     "remove_secret_id_file_after_reading",
 ];
 const APPROLE_UNSUPPORTED: &[&str] = &["secret_id_response_wrapping_path"];
-const SINK_KEYS: &[&str] = &["type", "config"];
-const SINK_UNSUPPORTED: &[&str] = &[
+const SINK_KEYS: &[&str] = &[
+    "type",
+    "config",
     "wrap_ttl",
     "dh_type",
     "dh_path",
@@ -103,6 +104,8 @@ const SINK_UNSUPPORTED: &[&str] = &[
     "aad",
     "aad_env_var",
 ];
+const SINK_UNSUPPORTED: &[&str] = &[];
+const DH_TYPES: &[&str] = &["curve25519"];
 const FILE_SINK_KEYS: &[&str] = &["path", "mode", "uid", "gid", "owner", "group"];
 const FILE_SINK_UNSUPPORTED: &[&str] = &[];
 const TEMPLATE_KEYS: &[&str] = &[
@@ -1014,11 +1017,19 @@ impl<'s> Decoder<'s> {
     ) -> Option<FileSink> {
         let mut kind = label;
         let mut config = None;
+        let mut wrap_ttl = None;
+        let mut dh_type = None;
+        let mut dh_path = None;
+        let mut derive_key = None;
+        let mut aad = None;
+        let mut aad_env_var = None;
         let mut seen = Seen::new();
         for entry in self.entries(node, path) {
             if !self.first(&mut seen, entry, path) {
                 continue;
             }
+            let field = join(path, &entry.key);
+            let at = entry.key_span.start;
             match entry.key.as_str() {
                 "type" => {
                     kind = self
@@ -1026,9 +1037,21 @@ impl<'s> Decoder<'s> {
                         .map(|k| (k, entry.value.span.start))
                 }
                 "config" => config = Some(&entry.value),
+                "wrap_ttl" => wrap_ttl = self.positive_duration(&entry.value, &field),
+                "dh_type" => dh_type = self.one_of(&entry.value, &field, DH_TYPES).map(|t| (t, at)),
+                "dh_path" => dh_path = self.path(&entry.value, &field).map(|p| (p, at)),
+                "derive_key" => derive_key = self.bool(&entry.value, &field).map(|b| (b, at)),
+                "aad" => aad = self.string(&entry.value, &field).map(|a| (a, at)),
+                "aad_env_var" => aad_env_var = self.string(&entry.value, &field).map(|a| (a, at)),
                 _ => self.unknown(entry, path, SINK_KEYS, SINK_UNSUPPORTED),
             }
         }
+        // An unreadable `dh_type` was reported already; its companions are not errors on top.
+        let encryption = if dh_type.is_none() && seen.contains_key("dh_type") {
+            None
+        } else {
+            self.sink_encryption(path, node, dh_type, dh_path, derive_key, aad, aad_env_var)
+        };
         match kind {
             Some((kind, _)) if kind == "file" => {}
             Some((kind, offset)) => {
@@ -1094,7 +1117,72 @@ impl<'s> Decoder<'s> {
             path: file?,
             mode: mode?,
             owner,
+            wrap_ttl,
+            encryption: encryption?,
         })
+    }
+
+    /// A sink's `dh_type`, `dh_path`, `derive_key`, `aad` and `aad_env_var`, checked together
+    /// (`Some(None)`: no encryption; `None`: an error was reported).
+    #[allow(clippy::too_many_arguments)]
+    fn sink_encryption(
+        &mut self,
+        path: &str,
+        node: &Node,
+        dh_type: Option<(String, usize)>,
+        dh_path: Option<(PathBuf, usize)>,
+        derive_key: Option<(bool, usize)>,
+        aad: Option<(String, usize)>,
+        aad_env_var: Option<(String, usize)>,
+    ) -> Option<Option<SinkEncryption>> {
+        let errors_before = self.errors.len();
+        if dh_type.is_none() {
+            for (key, at) in [
+                ("dh_path", dh_path.as_ref().map(|(_, at)| *at)),
+                ("derive_key", derive_key.as_ref().map(|(_, at)| *at)),
+                ("aad", aad.as_ref().map(|(_, at)| *at)),
+                ("aad_env_var", aad_env_var.as_ref().map(|(_, at)| *at)),
+            ] {
+                if let Some(at) = at {
+                    self.error_at(
+                        at,
+                        format!("`{path}.{key}` needs `dh_type = \"curve25519\"`"),
+                        Some("set `dh_type` and `dh_path` to encrypt the token for a client, or remove it".to_owned()),
+                    );
+                }
+            }
+            return (self.errors.len() == errors_before).then_some(None);
+        }
+        if let (Some((_, at)), Some(_)) = (&aad, &aad_env_var) {
+            self.error_at(
+                *at,
+                format!("`{path}` sets both `aad` and `aad_env_var`; set one"),
+                None,
+            );
+        }
+        let Some((dh_path, _)) = dh_path else {
+            self.error_at(
+                node.span.start,
+                format!("`{path}.dh_path` is missing"),
+                Some(
+                    "set it to the JSON file holding the client's `curve25519_public_key`"
+                        .to_owned(),
+                ),
+            );
+            return None;
+        };
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(Some(SinkEncryption {
+            dh_path,
+            derive_key: derive_key.is_some_and(|(b, _)| b),
+            aad: match (aad, aad_env_var) {
+                (Some((text, _)), _) => Aad::Literal(text),
+                (None, Some((name, _))) => Aad::EnvVar(name),
+                (None, None) => Aad::None,
+            },
+        }))
     }
 
     fn template(&mut self, node: &Node, path: &str) -> Option<Template> {

@@ -109,6 +109,34 @@ pub struct FileSink {
     /// `config.uid`/`config.gid` (OpenBao) or `config.owner`/`config.group` (Vault): who owns
     /// the token file. Unset: the agent's own user and group.
     pub owner: Owner,
+    /// `wrap_ttl`: write a response-wrapping token for the token (`sys/wrapping/wrap`) instead
+    /// of the token itself.
+    pub wrap_ttl: Option<Duration>,
+    /// `dh_type = "curve25519"` and its keys: write the token encrypted for a client.
+    pub encryption: Option<SinkEncryption>,
+}
+
+/// A sink's encryption for a client holding a curve25519 key pair, as Vault Agent's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkEncryption {
+    /// `dh_path`: a JSON file `{"curve25519_public_key": "<base64>"}` written by the client.
+    pub dh_path: PathBuf,
+    /// `derive_key`: the AES key is HKDF-SHA256 of the shared secret and both public keys
+    /// instead of the shared secret itself.
+    pub derive_key: bool,
+    /// `aad` or `aad_env_var`: the additional authenticated data of the AES-GCM encryption.
+    pub aad: Aad,
+}
+
+/// Where a sink's AES-GCM additional data comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Aad {
+    /// None.
+    None,
+    /// `aad`: this text.
+    Literal(String),
+    /// `aad_env_var`: the value of this environment variable, read when the agent starts.
+    EnvVar(String),
 }
 
 /// Who owns a written file; each part unset means "the agent's own".

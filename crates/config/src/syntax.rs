@@ -245,7 +245,10 @@ pub fn heredoc_body(source: &str) -> Option<String> {
     }
     let parts: Vec<&str> = text.split('\n').collect();
     let body_lines = &parts[..parts.len().saturating_sub(1)];
-    if !body_lines.iter().all(|line| line.starts_with(closing_indent)) {
+    if !body_lines
+        .iter()
+        .all(|line| line.starts_with(closing_indent))
+    {
         return Some(text.trim_end().to_owned());
     }
     let mut out: Vec<&str> = body_lines

@@ -6,8 +6,16 @@
 //!
 //! [`FileSink::check_writable`] is run before the first login, as Vault Agent does: an
 //! unwritable sink directory fails the start before a one-time secret_id is consumed.
+//!
+//! A sink may instead receive a response-wrapping token for the token (`wrap_ttl`: the agent
+//! asks the server for it and hands its wrap-info JSON to [`FileSink::write`]), and may encrypt
+//! what it writes for a client (`dh_type`, see [`encrypt`]); wrapping comes first, as in Vault
+//! Agent.
+
+pub mod encrypt;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use vaultward_config::FileSink as FileSinkConfig;
 use vaultward_config::{Owner, Principal};
@@ -21,6 +29,8 @@ pub struct FileSink {
     path: PathBuf,
     mode: u32,
     owner: Ownership,
+    wrap_ttl: Option<Duration>,
+    encryption: Option<encrypt::Encryption>,
 }
 
 /// The numeric owner for an [`Owner`] from the config: ids as given, names looked up.
@@ -52,11 +62,40 @@ impl FileSink {
     pub fn new(config: &FileSinkConfig) -> Result<Self, String> {
         let owner = resolve_owner(&config.owner)
             .map_err(|problem| format!("the sink `{}`: {problem}", config.path.display()))?;
+        let encryption = match &config.encryption {
+            None => None,
+            Some(settings) => {
+                let aad = match &settings.aad {
+                    vaultward_config::Aad::None => Vec::new(),
+                    vaultward_config::Aad::Literal(text) => text.clone().into_bytes(),
+                    vaultward_config::Aad::EnvVar(name) => std::env::var(name)
+                        .map_err(|_| {
+                            format!(
+                                "the sink `{}`: the environment variable `{name}` (aad_env_var) is not set",
+                                config.path.display()
+                            )
+                        })?
+                        .into_bytes(),
+                };
+                Some(encrypt::Encryption::new(
+                    &settings.dh_path,
+                    settings.derive_key,
+                    aad,
+                ))
+            }
+        };
         Ok(Self {
             path: config.path.clone(),
             mode: config.mode,
             owner,
+            wrap_ttl: config.wrap_ttl,
+            encryption,
         })
+    }
+
+    /// `wrap_ttl`: when set, the agent writes a wrapping token's wrap-info instead of the token.
+    pub fn wrap_ttl(&self) -> Option<Duration> {
+        self.wrap_ttl
     }
 
     /// The file written.
@@ -86,14 +125,25 @@ impl FileSink {
         })
     }
 
-    /// Writes `token` to the file.
+    /// Writes `token` (or, for a sink with `wrap_ttl`, the wrap-info JSON) to the file,
+    /// encrypted first when the sink has `dh_type`.
     pub fn write(&self, token: &SecretString) -> Result<WriteOutcome, WriteError> {
-        write_if_changed_owned(
-            &self.path,
-            token.expose_secret().as_bytes(),
-            self.mode,
-            self.owner,
-        )
+        let Some(encryption) = &self.encryption else {
+            return write_if_changed_owned(
+                &self.path,
+                token.expose_secret().as_bytes(),
+                self.mode,
+                self.owner,
+            );
+        };
+        let envelope = encryption
+            .seal(token.expose_secret().as_bytes())
+            .map_err(|reason| WriteError {
+                path: self.path.clone(),
+                step: "encrypt the token for the client (dh_type)",
+                source: std::io::Error::other(reason),
+            })?;
+        write_if_changed_owned(&self.path, envelope.as_bytes(), self.mode, self.owner)
     }
 }
 
@@ -111,6 +161,8 @@ mod tests {
             path: path.clone(),
             mode: 0o600,
             owner: Owner::default(),
+            wrap_ttl: None,
+            encryption: None,
         })
         .unwrap();
         sink.check_writable().unwrap();
@@ -132,6 +184,8 @@ mod tests {
             path: PathBuf::from("/nonexistent-dir/token"),
             mode: 0o640,
             owner: Owner::default(),
+            wrap_ttl: None,
+            encryption: None,
         })
         .unwrap();
         let message = sink.check_writable().unwrap_err().to_string();
@@ -158,6 +212,8 @@ mod tests {
             path: path.clone(),
             mode: 0o640,
             owner: Owner::default(),
+            wrap_ttl: None,
+            encryption: None,
         })
         .unwrap();
         let message = sink.check_writable().unwrap_err().to_string();

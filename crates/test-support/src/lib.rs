@@ -618,6 +618,97 @@ pub fn http_get_with_token(port: u16, path: &str, token: Option<&str>) -> Option
     Some((status, body))
 }
 
+/// A client of an encrypted sink (`dh_type = "curve25519"`): its key pair, the `dh_path` file
+/// content, and the opening of an envelope the way Vault Agent's clients do it.
+pub struct DhClient {
+    private: ring::agreement::EphemeralPrivateKey,
+    public: [u8; 32],
+}
+
+impl DhClient {
+    /// A new key pair (single use: one envelope can be opened).
+    pub fn new() -> DhClient {
+        let rng = ring::rand::SystemRandom::new();
+        let private =
+            ring::agreement::EphemeralPrivateKey::generate(&ring::agreement::X25519, &rng).unwrap();
+        let public = private
+            .compute_public_key()
+            .unwrap()
+            .as_ref()
+            .try_into()
+            .unwrap();
+        DhClient { private, public }
+    }
+
+    /// What the client writes to `dh_path`.
+    pub fn public_key_json(&self) -> String {
+        use base64::Engine as _;
+        format!(
+            "{{\"curve25519_public_key\":\"{}\"}}",
+            base64::engine::general_purpose::STANDARD.encode(self.public)
+        )
+    }
+
+    /// Opens `envelope` (the sink file's JSON): the token.
+    pub fn open(self, envelope: &str, derive_key: bool, aad: &[u8]) -> String {
+        use base64::Engine as _;
+        use ring::{aead, agreement, hkdf};
+        let json: serde_json::Value = serde_json::from_str(envelope).unwrap();
+        let field = |name: &str| {
+            base64::engine::general_purpose::STANDARD
+                .decode(json[name].as_str().unwrap())
+                .unwrap()
+        };
+        let agent: [u8; 32] = field("curve25519_public_key")
+            .as_slice()
+            .try_into()
+            .unwrap();
+        let ours = self.public;
+        let key = agreement::agree_ephemeral(
+            self.private,
+            &agreement::UnparsedPublicKey::new(&agreement::X25519, agent),
+            |secret| {
+                let mut key = [0u8; 32];
+                if derive_key {
+                    let (first, second) = if ours < agent {
+                        (ours, agent)
+                    } else {
+                        (agent, ours)
+                    };
+                    hkdf::Salt::new(hkdf::HKDF_SHA256, &first)
+                        .extract(secret)
+                        .expand(&[&second], hkdf::HKDF_SHA256)
+                        .unwrap()
+                        .fill(&mut key)
+                        .unwrap();
+                } else {
+                    key.copy_from_slice(secret);
+                }
+                key
+            },
+        )
+        .unwrap();
+        let opening =
+            aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_256_GCM, &key).unwrap());
+        let nonce: [u8; 12] = field("nonce").as_slice().try_into().unwrap();
+        let mut data = field("encrypted_payload");
+        let plain = opening
+            .open_in_place(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(aad),
+                &mut data,
+            )
+            .unwrap();
+        String::from_utf8(plain.to_vec()).unwrap()
+    }
+}
+
+impl Default for DhClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -353,12 +353,66 @@ impl VaultClient {
             .await
     }
 
+    /// `PUT sys/wrapping/wrap` of `{"token": token}` with `X-Vault-Wrap-TTL`: the wrap-info
+    /// JSON a Vault Agent sink with `wrap_ttl` writes (Go's field order, compact, a final
+    /// newline).
+    pub async fn wrap_token(
+        &self,
+        token: &SecretString,
+        ttl: Duration,
+    ) -> Result<SecretString, VaultError> {
+        let path = "sys/wrapping/wrap";
+        let body = SecretJson::new(serde_json::json!({ "token": token.expose_secret() }));
+        let response = self
+            .send_with("PUT", path, Some(token), Some(body), Some(ttl))
+            .await?;
+        let info = &response["wrap_info"];
+        let Some(wrapping_token) = info["token"].as_str() else {
+            return Err(VaultError::Decode {
+                method: "PUT",
+                url: self.url(path),
+                reason: "the response has no `wrap_info.token`".to_owned(),
+            });
+        };
+        let text = |key: &str| Value::String(info[key].as_str().unwrap_or_default().to_owned());
+        let fields = [
+            ("token", Value::String(wrapping_token.to_owned())),
+            ("accessor", text("accessor")),
+            ("ttl", Value::from(info["ttl"].as_i64().unwrap_or(0))),
+            ("creation_time", text("creation_time")),
+            ("creation_path", text("creation_path")),
+            ("wrapped_accessor", text("wrapped_accessor")),
+        ];
+        let mut json = Zeroizing::new(String::from("{"));
+        for (index, (key, value)) in fields.iter().enumerate() {
+            if index > 0 {
+                json.push(',');
+            }
+            json.push_str(&format!("\"{key}\":{value}"));
+        }
+        // Vault Agent encodes it with a JSON encoder, which ends it with a newline.
+        json.push_str("}\n");
+        Ok(SecretString::from(json.to_string()))
+    }
+
     async fn send(
         &self,
         method: &'static str,
         path: &str,
         token: Option<&SecretString>,
         body: Option<SecretJson>,
+    ) -> Result<SecretJson, VaultError> {
+        self.send_with(method, path, token, body, None).await
+    }
+
+    /// [`Self::send`] with a response-wrapping TTL (`X-Vault-Wrap-TTL`).
+    async fn send_with(
+        &self,
+        method: &'static str,
+        path: &str,
+        token: Option<&SecretString>,
+        body: Option<SecretJson>,
+        wrap_ttl: Option<Duration>,
     ) -> Result<SecretJson, VaultError> {
         let url = self.url(path);
         let mut request = match method {
@@ -374,6 +428,9 @@ impl VaultClient {
             })?;
             value.set_sensitive(true);
             request = request.header("X-Vault-Token", value);
+        }
+        if let Some(ttl) = wrap_ttl {
+            request = request.header("X-Vault-Wrap-TTL", format!("{}s", ttl.as_secs().max(1)));
         }
         if let Some(body) = body {
             // The serialized body (a login's secret_id) is handed to the HTTP stack, whose

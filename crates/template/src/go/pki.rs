@@ -251,7 +251,12 @@ mod tests {
             not_after: 1000,
         };
         assert_eq!(good_for(validity, 0, 0), Some(900));
-        assert_eq!(good_for(validity, 850, 0), None, "less than a tenth left");
+        assert_eq!(good_for(validity, 850, 0), Some(135));
+        assert_eq!(
+            good_for(validity, 900, 0),
+            None,
+            "90 % of what is left is under a tenth of the lifespan"
+        );
         assert_eq!(good_for(validity, 1000, 0), None, "expired");
     }
 }

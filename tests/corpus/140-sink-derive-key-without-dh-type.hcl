@@ -6,7 +6,7 @@ auto_auth {
     }
   }
   sink "file" {
-    wrap_ttl = "5m"
+    derive_key = true
     config { path = "/var/run/vault/token" }
   }
 }

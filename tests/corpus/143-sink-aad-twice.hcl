@@ -1,0 +1,15 @@
+auto_auth {
+  method "approle" {
+    config {
+      role_id_file_path   = "/etc/vault/roleid"
+      secret_id_file_path = "/etc/vault/secretid"
+    }
+  }
+  sink "file" {
+    dh_type = "curve25519"
+    dh_path = "/etc/vault/dh.json"
+    aad = "x"
+    aad_env_var = "APP_AAD"
+    config { path = "/var/run/vault/token" }
+  }
+}
