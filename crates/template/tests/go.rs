@@ -222,8 +222,8 @@ fn malformed_templates_are_refused_with_their_line() {
         ("x\n\n{{ nofunc 1 }}", "line 3: unknown function `nofunc`"),
         ("{{ secrte \"a\" }}", "did you mean `secret`?"),
         (
-            "{{ pkiCert \"pki/issue/x\" }}",
-            "`pkiCert` is a consul-template function that vaultward does not support yet",
+            "{{ secrets \"secret/metadata/\" }}",
+            "`secrets` is a consul-template function that vaultward does not support yet",
         ),
         ("{{ .X | }}", "syntax error at line 1"),
     ];
