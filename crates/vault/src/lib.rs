@@ -210,7 +210,9 @@ impl VaultClient {
             .user_agent(settings.user_agent.clone())
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(90))
+            // No idle-connection reaper: its timer would wake an idle agent every 90 s. The
+            // server closes idle connections itself, and the pool notices a closed socket.
+            .pool_idle_timeout(None)
             .tcp_nodelay(true)
             .no_proxy();
         if !settings.address.starts_with("https://") {
