@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tracing::{debug, error, info, warn};
-use vaultward_auth::{AppRoleLogin, Token, login_with_backoff};
+use vaultward_auth::{MethodLogin, Token, login_with_backoff};
 use vaultward_config::{Config, Template, TemplateSource};
 use vaultward_core::Backoff;
 use vaultward_core::fs::{Ownership, WriteOutcome};
@@ -56,8 +56,9 @@ pub struct Agent {
     pub sinks: Vec<FileSink>,
     /// Compiled templates.
     pub engine: Engine,
-    /// The auth method, with its cached credentials.
-    pub method: AppRoleLogin,
+    /// The auth method, with its cached credentials; taken by the token task of the
+    /// long-running agent.
+    pub method: Option<MethodLogin>,
     /// The login backoff.
     pub backoff: Backoff,
     /// The numeric owner of each template's destination (names resolved at start).
@@ -209,7 +210,8 @@ pub fn prepare(config: Config, resolved: &Resolved) -> Result<Agent, Failure> {
     let engine = compile_templates(&config.templates).map_err(Failure::Config)?;
     check_destinations(&config.templates)?;
     engine.set_static_interval(config.template_config.static_secret_render_interval);
-    let method = AppRoleLogin::new(&config.auto_auth.method);
+    let method =
+        MethodLogin::new(&config.auto_auth.method, &resolved.client).map_err(Failure::Config)?;
     let backoff = Backoff::try_new(
         config.auto_auth.method.min_backoff,
         config.auto_auth.method.max_backoff,
@@ -220,7 +222,7 @@ pub fn prepare(config: Config, resolved: &Resolved) -> Result<Agent, Failure> {
         client,
         sinks,
         engine,
-        method,
+        method: Some(method),
         backoff,
         template_owners,
     })
@@ -343,14 +345,16 @@ pub fn check_destinations(templates: &[Template]) -> Result<(), Failure> {
 
 async fn login(agent: &mut Agent) -> Result<Token, Failure> {
     let exit_on_err = agent.config.auto_auth.method.exit_on_err;
-    login_with_backoff(
-        &mut agent.method,
-        &agent.client,
-        &mut agent.backoff,
-        exit_on_err,
-    )
-    .await
-    .map_err(|error| Failure::Runtime(vaultward_auth::describe_final_failure(&error, exit_on_err)))
+    let Some(method) = agent.method.as_mut() else {
+        return Err(Failure::Runtime(
+            "the auth method is already in use by the token task".to_owned(),
+        ));
+    };
+    login_with_backoff(method, &agent.client, &mut agent.backoff, exit_on_err)
+        .await
+        .map_err(|error| {
+            Failure::Runtime(vaultward_auth::describe_final_failure(&error, exit_on_err))
+        })
 }
 
 /// Writes `token` to every sink; a sink that fails is reported, the others are still written.

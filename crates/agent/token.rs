@@ -9,7 +9,7 @@
 //!   way. A 403 on renewal means the token is gone: log in at once; other renewal errors are
 //!   retried with backoff, and a login happens before the token would expire.
 //! - Anyone may ask for a fresh login through [`Control::Relogin`] (a read refused because the
-//!   token is gone, new AppRole credentials on disk).
+//!   token is gone, new credentials on disk: a secret_id, a token file, a JWT).
 //! - Every new token is written to every sink and published on a `watch` channel; the render
 //!   loop subscribes to it.
 
@@ -19,7 +19,7 @@ use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, warn};
-use vaultward_auth::{AppRoleLogin, Token, login_with_backoff};
+use vaultward_auth::{MethodLogin, Token, login_with_backoff};
 use vaultward_core::Backoff;
 use vaultward_sink::FileSink;
 use vaultward_vault::VaultClient;
@@ -33,7 +33,7 @@ pub enum Control {
     /// Use these sinks from now on (after a reload); the current token is written to them.
     SetSinks(Vec<FileSink>),
     /// Use this auth method and client from now on (after a reload changed them), and log in.
-    SetMethod(Box<AppRoleLogin>, VaultClient, Backoff),
+    SetMethod(Box<MethodLogin>, VaultClient, Backoff),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,7 +55,7 @@ fn jittered(duration: Duration, low: f64, high: f64) -> Duration {
 
 /// The token task's state.
 pub struct TokenTask {
-    method: AppRoleLogin,
+    method: MethodLogin,
     client: VaultClient,
     backoff: Backoff,
     sinks: Vec<FileSink>,
@@ -72,7 +72,7 @@ pub struct TokenTask {
 impl TokenTask {
     /// A task starting from `token` (already in the sinks).
     pub fn new(
-        method: AppRoleLogin,
+        method: MethodLogin,
         client: VaultClient,
         backoff: Backoff,
         sinks: Vec<FileSink>,

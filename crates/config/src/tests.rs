@@ -84,7 +84,9 @@ fn three_spellings_one_config() {
         (method.min_backoff, method.max_backoff),
         (Duration::from_secs(1), Duration::from_secs(300))
     );
-    let MethodKind::AppRole(approle) = &method.kind;
+    let MethodKind::AppRole(approle) = &method.kind else {
+        panic!("not approle: {method:?}")
+    };
     assert!(approle.remove_secret_id_file_after_reading);
     assert_eq!(quoted.auto_auth.sinks[0].mode, 0o640);
     let template = &quoted.templates[0];
@@ -116,7 +118,9 @@ fn repeated_blocks_and_keys_make_lists() {
         matches!(&config.templates[0].source, TemplateSource::Contents(t) if t == "one ${not_evaluated}")
     );
     assert_eq!(config.templates[1].perms, 0o600);
-    let MethodKind::AppRole(approle) = &config.auto_auth.method.kind;
+    let MethodKind::AppRole(approle) = &config.auto_auth.method.kind else {
+        panic!("not approle")
+    };
     assert_eq!(approle.secret_id_file_path, None);
 }
 
