@@ -386,22 +386,22 @@ impl MethodLogin {
                 Ok(auth.into())
             }
             State::Kubernetes { config } => {
-                let token = match read_optional(&config.token_path) {
-                    Ok(Some(token)) => token,
-                    Ok(None) => {
-                        return Err(AuthError::EmptyCredential {
-                            what: "Kubernetes service account token",
-                            path: config.token_path.clone(),
-                        });
-                    }
-                    Err(source) => {
-                        return Err(AuthError::ReadCredential {
-                            what: "Kubernetes service account token",
-                            path: config.token_path.clone(),
-                            source,
-                        });
-                    }
-                };
+                // Read afresh every time, without falling back on an earlier token: an
+                // unreadable file is an error here, even when it does not exist.
+                let token = std::fs::read_to_string(&config.token_path)
+                    .map(Zeroizing::new)
+                    .map_err(|source| AuthError::ReadCredential {
+                        what: "Kubernetes service account token",
+                        path: config.token_path.clone(),
+                        source,
+                    })?;
+                if token.trim().is_empty() {
+                    return Err(AuthError::EmptyCredential {
+                        what: "Kubernetes service account token",
+                        path: config.token_path.clone(),
+                    });
+                }
+                let token = SecretString::from(token.trim().to_owned());
                 let body = role_and_jwt(&config.role, &token);
                 let auth = client
                     .login(&mount_path, body, namespace)

@@ -1010,6 +1010,19 @@ impl<'s> Decoder<'s> {
                 return None;
             }
         };
+        // A token file needs no login, so no mount: Vault Agent always asks `auth/token`.
+        if let (MethodKind::TokenFile(_), Some(offset)) = (&kind, seen.get("mount_path")) {
+            self.error_at(
+                *offset,
+                "`auto_auth.method.mount_path` has no effect with the token_file method, which checks the token at `auth/token`".to_owned(),
+                Some("remove `mount_path`".to_owned()),
+            );
+            return None;
+        }
+        let default_mount = match &kind {
+            MethodKind::TokenFile(_) => "auth/token".to_owned(),
+            _ => format!("auth/{kind_name}"),
+        };
         let min = min_backoff.map_or(DEFAULT_MIN_BACKOFF, |(d, _)| d);
         let max = max_backoff.map_or(DEFAULT_MAX_BACKOFF, |(d, _)| d);
         if min.is_zero() {
@@ -1034,7 +1047,7 @@ impl<'s> Decoder<'s> {
         }
         Some(Method {
             kind,
-            mount_path: mount_path.unwrap_or_else(|| format!("auth/{kind_name}")),
+            mount_path: mount_path.unwrap_or(default_mount),
             min_backoff: min,
             max_backoff: max,
             exit_on_err,
