@@ -293,6 +293,46 @@ mod tests {
     }
 
     #[test]
+    fn namespace_precedence_flag_env_vault_block_then_method() {
+        let no_env = |_: &str| None;
+        let namespace =
+            |vault: &Vault, method: Option<&str>, env: &dyn Fn(&str) -> Option<String>| {
+                resolve(vault, method, &args(), env)
+                    .unwrap()
+                    .client
+                    .namespace
+            };
+        assert_eq!(
+            namespace(&Vault::default(), Some("team1"), &no_env).as_deref(),
+            Some("team1")
+        );
+        let vault = Vault {
+            namespace: Some("from-vault".into()),
+            ..Vault::default()
+        };
+        assert_eq!(
+            namespace(&vault, Some("team1"), &no_env).as_deref(),
+            Some("from-vault")
+        );
+        let env = |name: &str| (name == "VAULT_NAMESPACE").then(|| "from-env".to_owned());
+        assert_eq!(
+            namespace(&vault, Some("team1"), &env).as_deref(),
+            Some("from-env")
+        );
+        let mut with_flag = args();
+        with_flag.namespace = Some("from-flag".into());
+        assert_eq!(
+            resolve(&vault, Some("team1"), &with_flag, &env)
+                .unwrap()
+                .client
+                .namespace
+                .as_deref(),
+            Some("from-flag")
+        );
+        assert_eq!(namespace(&Vault::default(), None, &no_env), None);
+    }
+
+    #[test]
     fn plain_http_detection() {
         assert!(!is_plain_http_to_remote("http://127.0.0.1:8200"));
         assert!(!is_plain_http_to_remote("http://localhost:8200/"));

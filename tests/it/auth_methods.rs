@@ -535,3 +535,147 @@ fn the_methods_namespace_is_used_for_the_login_and_the_templates() {
     // (and the login went to team1: the root namespace's role `app` has another role_id).
     assert_eq!(case.read("out.txt"), "in-team1-method");
 }
+
+// === cert and the vault block's TLS settings ===
+
+/// A TLS dev server with the PKI engine, a client certificate it issued (in `client.pem` and
+/// `client-key.pem`), and the cert auth method trusting its CA for the role `web`.
+fn cert_case() -> Case {
+    let case = Case::with_server(DevServer::start_tls());
+    let ca = pki_root(&case);
+    let issued = case.server.bao(&[
+        "write",
+        "-format=json",
+        "pki/issue/client",
+        "common_name=vaultward-client",
+        "ttl=1h",
+    ]);
+    let issued: serde_json::Value = serde_json::from_str(&issued).unwrap();
+    let key = issued["data"]["private_key"].as_str().unwrap();
+    vaultward_test_support::remember_secret(key);
+    std::fs::write(
+        case.path("client.pem"),
+        issued["data"]["certificate"].as_str().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(case.path("client-key.pem"), key).unwrap();
+    case.server.bao(&["auth", "enable", "cert"]);
+    case.server.bao(&[
+        "write",
+        "auth/cert/certs/web",
+        &format!("certificate=@{}", ca.display()),
+        "token_policies=vaultward-read",
+    ]);
+    case
+}
+
+#[test]
+fn cert_login_with_the_methods_own_certificate() {
+    let case = cert_case();
+    let config = case.config(
+        "config.hcl",
+        &job(
+            r#"method "cert" {
+    exit_on_err = true
+    config {
+      name        = "web"
+      client_cert = "{dir}/client.pem"
+      client_key  = "{dir}/client-key.pem"
+    }
+  }"#,
+            &format!(
+                "vault {{\n  ca_cert = \"{}\"\n}}",
+                case.server.ca_cert().display()
+            ),
+        ),
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(case.read("out.txt"), "hunter2");
+    assert!(
+        text(&output).contains("Authenticated with cert at auth/cert."),
+        "{}",
+        text(&output)
+    );
+    // Without a certificate the server cannot log the agent in: the failure says where to
+    // look.
+    case.server.bao(&["delete", "auth/cert/certs/web"]);
+    case.server.bao(&[
+        "write",
+        "auth/cert/certs/web",
+        &format!("certificate=@{}", case.server.ca_cert().display()),
+        "token_policies=vaultward-read",
+    ]);
+    let (output, _) = case.agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cert login at `auth/cert` with certificate role `web` failed: POST {}/v1/auth/cert/login returned ",
+            case.server.addr
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("check that `auth/cert/certs/web` exists and that its `certificate` is the CA that signed the client certificate"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn cert_login_with_the_vault_blocks_certificate_ca_path_and_tls_server_name() {
+    let case = cert_case();
+    // `ca_path`: a directory of PEM files; a file that holds no certificate is skipped.
+    std::fs::create_dir_all(case.path("cas")).unwrap();
+    std::fs::copy(case.server.ca_cert(), case.path("cas/dev-ca.pem")).unwrap();
+    std::fs::write(case.path("cas/README"), "not a certificate\n").unwrap();
+    let vault_block = |server_name: &str| {
+        format!(
+            r#"vault {{
+  ca_path         = "{{dir}}/cas"
+  client_cert     = "{{dir}}/client.pem"
+  client_key      = "{{dir}}/client-key.pem"
+  tls_server_name = "{server_name}"
+}}"#
+        )
+    };
+    let method = r#"method "cert" {
+    exit_on_err = true
+    config { name = "web" }
+  }"#;
+    // The address is https://127.0.0.1:PORT; the server's certificate also names
+    // `localhost4`, which is what is sent and verified here.
+    let config = case.config("config.hcl", &job(method, &vault_block("localhost4")));
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(case.read("out.txt"), "hunter2");
+
+    // A name the certificate does not hold is refused by the TLS layer: the name is used.
+    let config = case.config("wrong.hcl", &job(method, &vault_block("vault.example.com")));
+    let (output, _) = case.agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("certificate not valid for name \"vault.example.com\""),
+        "{}",
+        text(&output)
+    );
+
+    // A cert method with no certificate anywhere is a config error before any request.
+    let config = case.config(
+        "none.hcl",
+        &job(
+            method,
+            &format!(
+                "vault {{\n  ca_cert = \"{}\"\n}}",
+                case.server.ca_cert().display()
+            ),
+        ),
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(78), "{}", text(&output));
+    assert!(
+        text(&output).contains("the cert auth method at `auth/cert` has no client certificate: set `client_cert` and `client_key` in `auto_auth.method.config`, or in `vault {}`"),
+        "{}",
+        text(&output)
+    );
+}
