@@ -160,3 +160,54 @@ fn a_template_may_not_overwrite_a_sink_of_another_file() {
         "2.json:2:16: this template writes `/home/vault/.token`, the token file of the sink at 1.hcl:11:3; a template must not overwrite a sink's token"
     );
 }
+
+#[test]
+fn auth_methods_decode_with_vault_agents_defaults() {
+    let with_method = |method: &str| {
+        parse_one(
+            "config.hcl",
+            &format!(
+                "auto_auth {{\n{method}\nsink \"file\" {{ config {{ path = \"/t\" }} }}\n}}\n"
+            ),
+        )
+        .auto_auth
+        .method
+    };
+    let method = with_method(r#"method "token_file" { config { token_file_path = "/tok" } }"#);
+    assert_eq!(method.mount_path, "auth/token");
+    assert!(
+        matches!(method.kind, MethodKind::TokenFile(ref t) if t.token_file_path == PathBuf::from("/tok"))
+    );
+
+    let method = with_method(
+        r#"method "jwt" {
+  namespace = "/team1/"
+  config {
+    path = "/jwt"
+    role = "web"
+  }
+}"#,
+    );
+    assert_eq!(method.mount_path, "auth/jwt");
+    assert_eq!(method.namespace.as_deref(), Some("team1"));
+    let MethodKind::Jwt(jwt) = method.kind else {
+        panic!("not jwt")
+    };
+    assert!(jwt.remove_jwt_after_reading);
+    assert!(!jwt.remove_jwt_follows_symlinks);
+
+    let method = with_method(r#"method "kubernetes" { config { role = "web" } }"#);
+    assert_eq!(method.mount_path, "auth/kubernetes");
+    let MethodKind::Kubernetes(kubernetes) = method.kind else {
+        panic!("not kubernetes")
+    };
+    assert_eq!(
+        kubernetes.token_path,
+        PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/token")
+    );
+
+    // The cert method needs no config block: the certificate may come from `vault {}`.
+    let method = with_method(r#"method "cert" {}"#);
+    assert_eq!(method.mount_path, "auth/cert");
+    assert!(matches!(method.kind, MethodKind::Cert(ref c) if c.name.is_none() && !c.reload));
+}
