@@ -11,7 +11,8 @@
 //! - Anyone may ask for a fresh login through [`Control::Relogin`] (a read refused because the
 //!   token is gone, new credentials on disk: a secret_id, a token file, a JWT).
 //! - Every new token is written to every sink and published on a `watch` channel; the render
-//!   loop subscribes to it.
+//!   loop subscribes to it. A token_file "login" that returns the current token (the file was
+//!   not updated before the max TTL) publishes nothing and reads the file again later.
 
 use std::time::Duration;
 
@@ -218,6 +219,23 @@ impl TokenTask {
                 self.exit_on_err,
             ))
         })?;
+        if !token.accessor.is_empty() && token.accessor == self.token.accessor {
+            // Only token_file gives back the token it had: the file still holds it, and it
+            // can no longer be renewed. Nothing new to publish; read the file again now and
+            // then until a new token is there (once it expired, each read fails and is
+            // retried with backoff).
+            let lease = token.lease_duration;
+            warn!(
+                accessor = %token.accessor,
+                ttl = ?lease,
+                "The token file still holds the current token, which can no longer be renewed; write a new token to the file before it expires."
+            );
+            self.token = token;
+            self.expires = later(lease);
+            self.step = Step::Relogin;
+            self.at = later((lease / 3).max(Duration::from_secs(1)));
+            return Ok(());
+        }
         if let Err(Failure::Runtime(message) | Failure::Config(message)) =
             write_sinks(&self.sinks, &token)
         {

@@ -164,6 +164,59 @@ fn token_file_a_new_token_in_the_file_reaches_the_sink() {
     assert_eq!(case.read("out.txt"), "hunter2");
 }
 
+#[test]
+fn token_file_a_token_at_its_max_ttl_is_read_again_until_a_new_one_is_written() {
+    let case = Case::new();
+    let short = case.server.bao(&[
+        "token",
+        "create",
+        "-policy=vaultward-read",
+        "-ttl=3s",
+        "-explicit-max-ttl=8s",
+        "-field=token",
+    ]);
+    std::fs::write(case.path("vault-token"), &short).unwrap();
+    let config = case.config(
+        "config.hcl",
+        &job(
+            r#"method "token_file" {
+    min_backoff = "200ms"
+    max_backoff = "1s"
+    config { token_file_path = "{dir}/vault-token" }
+  }"#,
+            "",
+        )
+        .replace("exit_after_auth = true", ""),
+    );
+    let agent = case.spawn_agent(&config, &[], &[]);
+    let warning = "The token file still holds the current token, which can no longer be renewed";
+    assert!(
+        wait_until(Duration::from_secs(30), || agent.log().contains(warning)).is_some(),
+        "{}",
+        agent.log()
+    );
+    let long = case.server.bao(&[
+        "token",
+        "create",
+        "-policy=vaultward-read",
+        "-ttl=1h",
+        "-field=token",
+    ]);
+    std::fs::write(case.path("vault-token"), &long).unwrap();
+    let sink = case.path("token");
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            std::fs::read_to_string(&sink).is_ok_and(|token| token == long)
+        })
+        .is_some(),
+        "{}",
+        agent.log()
+    );
+    // Near the end, the same token was looked up a few times, not in a tight loop.
+    let lookups = agent.log().matches(warning).count();
+    assert!(lookups < 10, "{lookups} look-ups:\n{}", agent.log());
+}
+
 // === jwt ===
 
 /// A JWT auth mount at `auth/jwt` trusting `signer`, with a role `web` for audience
