@@ -618,10 +618,10 @@ pub async fn login_with_backoff(
                 } else if failure.is_refused() {
                     error!(
                         error = %failure,
-                        advice = failure.advice().unwrap_or_default(),
                         retry_in = ?delay,
-                        "The server refused the {} login; retrying with backoff.",
-                        method.method_name()
+                        "The server refused the {} credentials; {}. Retrying with backoff (a server locks a role after repeated failures).",
+                        method.method_name(),
+                        failure.advice().unwrap_or("check them")
                     );
                 } else if let Some(advice) = failure.advice() {
                     warn!(error = %failure, advice, retry_in = ?delay, "Login failed; retrying.");
