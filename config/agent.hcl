@@ -59,7 +59,29 @@ vault {
   # Default: false.
   tls_skip_verify = false
 
-  # Namespace sent as the X-Vault-Namespace header on every request.
+  # A directory of PEM files of CA certificates to trust instead of the system's roots (with
+  # ca_cert, both are trusted). Files that hold no certificate are skipped; at least one must.
+  # Env BAO_CAPATH / VAULT_CAPATH.
+  # Default: unset.
+  ca_path = "/etc/vault/cas"
+
+  # A client certificate and its private key (PEM files), presented to the server on every
+  # connection (mutual TLS). Also what the "cert" auth method presents unless its own config
+  # names a pair. Set both or neither.
+  # Env BAO_CLIENT_CERT / VAULT_CLIENT_CERT and BAO_CLIENT_KEY / VAULT_CLIENT_KEY.
+  # Default: unset.
+  client_cert = "/etc/vault/client.pem"
+  client_key  = "/etc/vault/client-key.pem"
+
+  # The host name sent as SNI and verified in the server's certificate, when it is not the
+  # address's host (an address by IP, a load balancer). Connections still go to the address's
+  # host; the HTTP Host header carries this name too.
+  # Env BAO_TLS_SERVER_NAME / VAULT_TLS_SERVER_NAME.
+  # Default: unset (the address's host).
+  tls_server_name = "vault.example.com"
+
+  # Namespace sent as the X-Vault-Namespace header on every request (but the login, when
+  # auto_auth.method.namespace is set).
   # Flag -namespace, env BAO_NAMESPACE / VAULT_NAMESPACE.
   # Default: unset (the root namespace). This one is an example value: remove it unless your
   # server uses namespaces.
@@ -77,7 +99,10 @@ vault {
 # How to log in and where to put the token. Required, exactly once.
 auto_auth {
   # The auth method, exactly one. `method "approle" { … }` (the type as a label) is the same as
-  # `method { type = "approle" … }`. Only "approle" is supported.
+  # `method { type = "approle" … }`. The types are "approle" (here), "token_file", "jwt",
+  # "kubernetes" and "cert"; the config/methods/ directory lists every key of the others
+  # (token-file.hcl, jwt.hcl, kubernetes.hcl, cert.hcl). The keys outside `config` are the
+  # same for every method.
   method {
     # The method type. Required (as the label or as this key).
     type = "approle"
@@ -101,6 +126,12 @@ auto_auth {
     # Exit with code 1 on the first failed login instead of retrying with backoff.
     # Default: false.
     exit_on_err = false
+
+    # The namespace the method is mounted in. Logins are sent there (X-Vault-Namespace);
+    # templates and renewals use it too, unless -namespace, BAO_NAMESPACE / VAULT_NAMESPACE or
+    # vault.namespace name another (in that order).
+    # Default: unset (the root namespace, or vault.namespace). An example value here.
+    namespace = "team-a"
 
     # The AppRole credentials. Both files are read again on every login attempt and trimmed
     # (a trailing newline from a Kubernetes Secret is fine); the last good values are kept in

@@ -32,8 +32,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, error, info, warn};
-use vaultward_auth::{AppRoleLogin, Token};
-use vaultward_config::{Config, MethodKind, TemplateSource};
+use vaultward_auth::Token;
+use vaultward_config::{Config, TemplateSource};
 use vaultward_sink::FileSink;
 use vaultward_template::DueAction;
 
@@ -88,13 +88,12 @@ struct Daemon {
     login_pending: bool,
 }
 
-/// The files to watch for a config.
-fn watched_files(config: &Config) -> Vec<(PathBuf, FileKind)> {
-    let MethodKind::AppRole(approle) = &config.auto_auth.method.kind;
-    let mut files = vec![(approle.role_id_file_path.clone(), FileKind::RoleId)];
-    if let Some(path) = &approle.secret_id_file_path {
-        files.push((path.clone(), FileKind::SecretId));
-    }
+/// The files to watch: the auth method's credential files and the template sources.
+fn watched_files(config: &Config, credentials: Vec<PathBuf>) -> Vec<(PathBuf, FileKind)> {
+    let mut files: Vec<(PathBuf, FileKind)> = credentials
+        .into_iter()
+        .map(|path| (path, FileKind::Credential))
+        .collect();
     for template in &config.templates {
         if let TemplateSource::File(path) = &template.source {
             files.push((path.clone(), FileKind::TemplateSource));
@@ -112,13 +111,14 @@ pub async fn run(
     reload: Reload,
 ) -> Result<(), Failure> {
     let (commands, command_task) = Runner::start();
-    let files = FileWatch::new(watched_files(&agent.config));
-    let daemon_files_complete = files.complete;
     // The token task owns logging in from now on.
-    let method = std::mem::replace(
-        &mut agent.method,
-        AppRoleLogin::new(&agent.config.auto_auth.method),
-    );
+    let Some(method) = agent.method.take() else {
+        return Err(Failure::Runtime(
+            "the auth method is already in use by the token task".to_owned(),
+        ));
+    };
+    let files = FileWatch::new(watched_files(&agent.config, method.credential_files()));
+    let daemon_files_complete = files.complete;
     let (token_task, tokens) = TokenTask::new(
         method,
         agent.client.clone(),
@@ -376,9 +376,12 @@ impl Daemon {
             info!("A template source file changed; reloading.");
             self.reload(reload).await?;
         }
-        if changed.contains(&FileKind::SecretId) || changed.contains(&FileKind::RoleId) {
-            info!("New AppRole credentials appeared; logging in with them.");
-            self.ask_for_login("new AppRole credentials appeared");
+        if changed.contains(&FileKind::Credential) {
+            info!(
+                method = self.agent.config.auto_auth.method.kind.type_name(),
+                "New credentials appeared; logging in with them."
+            );
+            self.ask_for_login("new credentials appeared");
         }
         Ok(())
     }
@@ -437,18 +440,20 @@ impl Daemon {
         self.agent.engine.adopt_cache(old.engine.take_cache());
         let sinks: Vec<FileSink> = self.agent.sinks.clone();
         let _ = self.token_control.send(Control::SetSinks(sinks));
-        if auth_changed {
-            let method = std::mem::replace(
-                &mut self.agent.method,
-                AppRoleLogin::new(&self.agent.config.auto_auth.method),
-            );
+        let credentials = self
+            .agent
+            .method
+            .as_ref()
+            .map(|method| method.credential_files())
+            .unwrap_or_default();
+        if auth_changed && let Some(method) = self.agent.method.take() {
             let _ = self.token_control.send(Control::SetMethod(
                 Box::new(method),
                 self.agent.client.clone(),
                 self.agent.backoff.clone(),
             ));
         }
-        self.files = FileWatch::new(watched_files(&self.agent.config));
+        self.files = FileWatch::new(watched_files(&self.agent.config, credentials));
         self.retries.clear();
         let token = self.tokens.borrow().secret.clone();
         self.source = Arc::new(VaultSource::new(

@@ -150,7 +150,12 @@ fn agent(args: &AgentArgs) -> ExitCode {
         .unwrap_or(LogFormat::Standard);
     let set_level = logging::init(level, format);
 
-    let resolved = match settings::resolve(&config.vault, args, &env) {
+    let resolved = match settings::resolve(
+        &config.vault,
+        config.auto_auth.method.namespace.as_deref(),
+        args,
+        &env,
+    ) {
         Ok(resolved) => resolved,
         Err(problem) => {
             print_problems("the settings", &[problem]);
@@ -178,8 +183,13 @@ fn agent(args: &AgentArgs) -> ExitCode {
             move || {
                 let config = load_config(&paths)?;
                 let env = |name: &str| std::env::var(name).ok();
-                let resolved = settings::resolve(&config.vault, &args, &env)
-                    .map_err(|problem| vec![problem])?;
+                let resolved = settings::resolve(
+                    &config.vault,
+                    config.auto_auth.method.namespace.as_deref(),
+                    &args,
+                    &env,
+                )
+                .map_err(|problem| vec![problem])?;
                 Ok((config, resolved))
             }
         }),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tracing::{debug, error, info, warn};
-use vaultward_auth::{AppRoleLogin, Token, login_with_backoff};
+use vaultward_auth::{MethodLogin, Token, login_with_backoff};
 use vaultward_config::{Config, Template, TemplateEngine, TemplateSource};
 use vaultward_core::fs::{Ownership, WriteOutcome};
 use vaultward_core::secret::{Zeroize, Zeroizing};
@@ -57,8 +57,9 @@ pub struct Agent {
     pub sinks: Vec<FileSink>,
     /// Compiled templates.
     pub engine: Engine,
-    /// The auth method, with its cached credentials.
-    pub method: AppRoleLogin,
+    /// The auth method, with its cached credentials; taken by the token task of the
+    /// long-running agent.
+    pub method: Option<MethodLogin>,
     /// The login backoff.
     pub backoff: Backoff,
     /// The numeric owner of each template's destination (names resolved at start).
@@ -211,7 +212,8 @@ pub fn prepare(config: Config, resolved: &Resolved) -> Result<Agent, Failure> {
         .map_err(Failure::Config)?;
     check_destinations(&config.templates)?;
     engine.set_static_interval(config.template_config.static_secret_render_interval);
-    let method = AppRoleLogin::new(&config.auto_auth.method);
+    let method =
+        MethodLogin::new(&config.auto_auth.method, &resolved.client).map_err(Failure::Config)?;
     let backoff = Backoff::try_new(
         config.auto_auth.method.min_backoff,
         config.auto_auth.method.max_backoff,
@@ -222,7 +224,7 @@ pub fn prepare(config: Config, resolved: &Resolved) -> Result<Agent, Failure> {
         client,
         sinks,
         engine,
-        method,
+        method: Some(method),
         backoff,
         template_owners,
     })
@@ -360,14 +362,16 @@ pub fn check_destinations(templates: &[Template]) -> Result<(), Failure> {
 
 async fn login(agent: &mut Agent) -> Result<Token, Failure> {
     let exit_on_err = agent.config.auto_auth.method.exit_on_err;
-    login_with_backoff(
-        &mut agent.method,
-        &agent.client,
-        &mut agent.backoff,
-        exit_on_err,
-    )
-    .await
-    .map_err(|error| Failure::Runtime(vaultward_auth::describe_final_failure(&error, exit_on_err)))
+    let Some(method) = agent.method.as_mut() else {
+        return Err(Failure::Runtime(
+            "the auth method is already in use by the token task".to_owned(),
+        ));
+    };
+    login_with_backoff(method, &agent.client, &mut agent.backoff, exit_on_err)
+        .await
+        .map_err(|error| {
+            Failure::Runtime(vaultward_auth::describe_final_failure(&error, exit_on_err))
+        })
 }
 
 /// What each sink receives for `token`: the token itself, or for a sink with `wrap_ttl` the

@@ -9,9 +9,10 @@
 //!   way. A 403 on renewal means the token is gone: log in at once; other renewal errors are
 //!   retried with backoff, and a login happens before the token would expire.
 //! - Anyone may ask for a fresh login through [`Control::Relogin`] (a read refused because the
-//!   token is gone, new AppRole credentials on disk).
+//!   token is gone, new credentials on disk: a secret_id, a token file, a JWT).
 //! - Every new token is written to every sink and published on a `watch` channel; the render
-//!   loop subscribes to it.
+//!   loop subscribes to it. A token_file "login" that returns the current token (the file was
+//!   not updated before the max TTL) publishes nothing and reads the file again later.
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, warn};
-use vaultward_auth::{AppRoleLogin, Token, login_with_backoff};
+use vaultward_auth::{MethodLogin, Token, login_with_backoff};
 use vaultward_core::Backoff;
 use vaultward_sink::FileSink;
 use vaultward_vault::VaultClient;
@@ -33,7 +34,7 @@ pub enum Control {
     /// Use these sinks from now on (after a reload); the current token is written to them.
     SetSinks(Vec<FileSink>),
     /// Use this auth method and client from now on (after a reload changed them), and log in.
-    SetMethod(Box<AppRoleLogin>, VaultClient, Backoff),
+    SetMethod(Box<MethodLogin>, VaultClient, Backoff),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,7 +56,7 @@ fn jittered(duration: Duration, low: f64, high: f64) -> Duration {
 
 /// The token task's state.
 pub struct TokenTask {
-    method: AppRoleLogin,
+    method: MethodLogin,
     client: VaultClient,
     backoff: Backoff,
     sinks: Vec<FileSink>,
@@ -72,7 +73,7 @@ pub struct TokenTask {
 impl TokenTask {
     /// A task starting from `token` (already in the sinks).
     pub fn new(
-        method: AppRoleLogin,
+        method: MethodLogin,
         client: VaultClient,
         backoff: Backoff,
         sinks: Vec<FileSink>,
@@ -218,6 +219,23 @@ impl TokenTask {
                 self.exit_on_err,
             ))
         })?;
+        if !token.accessor.is_empty() && token.accessor == self.token.accessor {
+            // Only token_file gives back the token it had: the file still holds it, and it
+            // can no longer be renewed. Nothing new to publish; read the file again now and
+            // then until a new token is there (once it expired, each read fails and is
+            // retried with backoff).
+            let lease = token.lease_duration;
+            warn!(
+                accessor = %token.accessor,
+                ttl = ?lease,
+                "The token file still holds the current token, which can no longer be renewed; write a new token to the file before it expires."
+            );
+            self.token = token;
+            self.expires = later(lease);
+            self.step = Step::Relogin;
+            self.at = later((lease / 3).max(Duration::from_secs(1)));
+            return Ok(());
+        }
         if let Err(Failure::Runtime(message) | Failure::Config(message)) =
             write_sinks(&self.client, &self.sinks, &token).await
         {

@@ -1,4 +1,5 @@
-//! Watching the files the agent reads: role_id, secret_id and template sources.
+//! Watching the files the agent reads: the auth method's credentials (role_id, secret_id, a
+//! token file, a JWT) and template sources.
 //!
 //! Each file is watched through its **parent directory**: Kubernetes updates mounted Secrets
 //! and ConfigMaps by swapping a `..data` symlink, and editors replace files by renaming, both of
@@ -19,10 +20,8 @@ use tracing::{debug, warn};
 /// What a watched file is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FileKind {
-    /// The AppRole role_id file.
-    RoleId,
-    /// The AppRole secret_id file.
-    SecretId,
+    /// A file of the auth method's credentials (role_id, secret_id, token, JWT).
+    Credential,
     /// A template `source` file.
     TemplateSource,
 }

@@ -184,7 +184,7 @@ fn quoted_hcl1_style_with_a_typo_points_at_it() {
     assert_eq!(code, 78);
     assert_eq!(
         stderr,
-        "error: CONFIG:8:14: unknown auth method `aproll`; supported: \"approle\"\n  hint: did you mean \"approle\"?\n1 problem found in the config\n"
+        "error: CONFIG:8:14: unknown auth method `aproll`; supported: \"approle\", \"token_file\", \"jwt\", \"kubernetes\", \"cert\"\n  hint: did you mean \"approle\"?\n1 problem found in the config\n"
     );
 }
 

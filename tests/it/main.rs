@@ -12,6 +12,7 @@
     reason = "test helpers write fixtures directly and fail loudly"
 )]
 
+mod auth_methods; // token_file, jwt, kubernetes, cert, the method's namespace, vault TLS settings.
 mod config_errors; // `validate` and `agent` messages for bad configs, word for word; no server.
 mod corpus; // More than a hundred wrong configs, each refused with its exact message.
 mod examples; // Every config under examples/ and config/ validates.

@@ -245,7 +245,7 @@ auto_auth {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains(&format!(
-            "error: AppRole login at `auth/approle` failed: POST {}/v1/auth/approle/login returned 400: invalid role or secret ID (exit_on_err is set, so vaultward exits instead of retrying)",
+            "error: AppRole login at `auth/approle` failed: POST {}/v1/auth/approle/login returned 400: invalid role or secret ID; check the role_id and secret_id files (exit_on_err is set, so vaultward exits instead of retrying)",
             case.server.addr
         )),
         "{stderr}"

@@ -12,10 +12,11 @@ use std::time::Duration;
 use crate::address::check_address;
 use crate::error::{ConfigError, suggest};
 use crate::model::{
-    Aad, AppRole, AutoAuth, CommandLine, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_BACKOFF,
-    DEFAULT_MIN_BACKOFF, DEFAULT_SINK_MODE, DEFAULT_TEMPLATE_PERMS, FileSink, MAX_DURATION, Method,
-    MethodKind, Owner, Principal, SinkEncryption, Template, TemplateCommand, TemplateConfig,
-    TemplateEngine, TemplateSource, Vault,
+    Aad, AppRole, AutoAuth, Cert, CommandLine, DEFAULT_COMMAND_TIMEOUT,
+    DEFAULT_KUBERNETES_TOKEN_PATH, DEFAULT_MAX_BACKOFF, DEFAULT_MIN_BACKOFF, DEFAULT_SINK_MODE,
+    DEFAULT_TEMPLATE_PERMS, FileSink, Jwt, Kubernetes, MAX_DURATION, Method, MethodKind, Owner,
+    Principal, SinkEncryption, Template, TemplateCommand, TemplateConfig, TemplateEngine,
+    TemplateSource, TokenFile, Vault,
 };
 use crate::syntax::{Entry, LineIndex, Node, Value};
 
@@ -62,11 +63,15 @@ const TOP_UNSUPPORTED: &[&str] = &[
 const VAULT_KEYS: &[&str] = &[
     "address",
     "ca_cert",
+    "ca_path",
+    "client_cert",
+    "client_key",
+    "tls_server_name",
     "tls_skip_verify",
     "namespace",
     "retry",
 ];
-const VAULT_UNSUPPORTED: &[&str] = &["ca_path", "client_cert", "client_key", "tls_server_name"];
+const VAULT_UNSUPPORTED: &[&str] = &[];
 const RETRY_KEYS: &[&str] = &["num_retries"];
 const EXEC_KEYS: &[&str] = &["command", "timeout"];
 const EXEC_UNSUPPORTED: &[&str] = &[
@@ -85,15 +90,28 @@ const METHOD_KEYS: &[&str] = &[
     "min_backoff",
     "max_backoff",
     "exit_on_err",
+    "namespace",
     "config",
 ];
-const METHOD_UNSUPPORTED: &[&str] = &["namespace", "wrap_ttl"];
+const METHOD_UNSUPPORTED: &[&str] = &["wrap_ttl"];
+/// The auth methods vaultward supports, for messages.
+const METHOD_TYPES: &[&str] = &["approle", "token_file", "jwt", "kubernetes", "cert"];
 const APPROLE_KEYS: &[&str] = &[
     "role_id_file_path",
     "secret_id_file_path",
     "remove_secret_id_file_after_reading",
 ];
 const APPROLE_UNSUPPORTED: &[&str] = &["secret_id_response_wrapping_path"];
+const TOKEN_FILE_KEYS: &[&str] = &["token_file_path"];
+const JWT_KEYS: &[&str] = &[
+    "path",
+    "role",
+    "remove_jwt_after_reading",
+    "remove_jwt_follows_symlinks",
+];
+const JWT_UNSUPPORTED: &[&str] = &["jwt_read_period"];
+const KUBERNETES_KEYS: &[&str] = &["role", "token_path"];
+const CERT_KEYS: &[&str] = &["name", "ca_cert", "client_cert", "client_key", "reload"];
 const SINK_KEYS: &[&str] = &[
     "type",
     "config",
@@ -733,6 +751,10 @@ impl<'s> Decoder<'s> {
                     }
                 }
                 "ca_cert" => vault.ca_cert = self.path(&entry.value, &path),
+                "ca_path" => vault.ca_path = self.path(&entry.value, &path),
+                "client_cert" => vault.client_cert = self.path(&entry.value, &path),
+                "client_key" => vault.client_key = self.path(&entry.value, &path),
+                "tls_server_name" => vault.tls_server_name = self.server_name(&entry.value, &path),
                 "tls_skip_verify" => vault.tls_skip_verify = self.bool(&entry.value, &path),
                 "namespace" => vault.namespace = self.non_empty_string(&entry.value, &path),
                 "retry" => {
@@ -755,7 +777,51 @@ impl<'s> Decoder<'s> {
                 _ => self.unknown(entry, "vault", VAULT_KEYS, VAULT_UNSUPPORTED),
             }
         }
+        self.key_pair(
+            node,
+            "vault",
+            vault.client_cert.is_some(),
+            vault.client_key.is_some(),
+            &seen,
+        );
         vault
+    }
+
+    /// `client_cert` and `client_key` go together: one without the other is an error.
+    fn key_pair(&mut self, node: &Node, parent: &str, cert: bool, key: bool, seen: &Seen) {
+        let (set, missing) = match (cert, key) {
+            (true, false) if !seen.contains_key("client_key") => ("client_cert", "client_key"),
+            (false, true) if !seen.contains_key("client_cert") => ("client_key", "client_cert"),
+            _ => return,
+        };
+        let offset = seen.get(set).copied().unwrap_or(node.span.start);
+        self.error_at(
+            offset,
+            format!("`{parent}.{set}` is set but `{parent}.{missing}` is missing"),
+            Some("set both: the certificate and its private key, each a PEM file".to_owned()),
+        );
+    }
+
+    /// A TLS server name: a DNS name (letters, digits, `-` and `.`), as the server's
+    /// certificate names it.
+    fn server_name(&mut self, node: &Node, path: &str) -> Option<String> {
+        let name = self.non_empty_string(node, path)?;
+        let valid = name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+        if !valid || name.len() > 253 {
+            self.error_at(
+                node.span.start,
+                format!("`{path}` must be a DNS name such as \"vault.example.com\", found \"{name}\""),
+                Some("write the host name the server's certificate is issued for, without a scheme or port".to_owned()),
+            );
+            return None;
+        }
+        Some(name)
     }
 
     /// The `auto_auth` block, and where each of its sinks was written.
@@ -858,6 +924,7 @@ impl<'s> Decoder<'s> {
         let mut min_backoff = None;
         let mut max_backoff = None;
         let mut exit_on_err = false;
+        let mut namespace = None;
         let mut config = None;
         let mut seen = Seen::new();
         for entry in self.entries(node, path) {
@@ -888,6 +955,11 @@ impl<'s> Decoder<'s> {
                         .map(|d| (d, entry.value.span.start))
                 }
                 "exit_on_err" => exit_on_err = self.bool(&entry.value, &field).unwrap_or(false),
+                "namespace" => {
+                    namespace = self
+                        .non_empty_string(&entry.value, &field)
+                        .map(|ns| ns.trim().trim_matches('/').to_owned())
+                }
                 "config" => config = Some(&entry.value),
                 _ => self.unknown(entry, path, METHOD_KEYS, METHOD_UNSUPPORTED),
             }
@@ -900,36 +972,66 @@ impl<'s> Decoder<'s> {
             );
             return None;
         };
-        let kind = match kind_name.as_str() {
+        let config_hint = match kind_name.as_str() {
             "approle" => {
-                let Some(config) = config else {
-                    self.error_at(
-                        node.span.start,
-                        "`auto_auth.method.config` is missing".to_owned(),
-                        Some("add `config { role_id_file_path = \"…\" secret_id_file_path = \"…\" }`".to_owned()),
-                    );
-                    return None;
-                };
-                MethodKind::AppRole(self.approle(config)?)
+                Some("add `config { role_id_file_path = \"…\" secret_id_file_path = \"…\" }`")
             }
-            "token_file" | "jwt" | "kubernetes" | "cert" | "kerberos" | "aws" | "azure" | "gcp"
-            | "alicloud" | "cf" | "ldap" | "oci" => {
+            "token_file" => Some("add `config { token_file_path = \"…\" }`"),
+            "jwt" => Some("add `config { path = \"/path/to/jwt\" role = \"…\" }`"),
+            "kubernetes" => Some("add `config { role = \"…\" }`"),
+            _ => None,
+        };
+        if let (Some(hint), None) = (config_hint, config) {
+            self.error_at(
+                node.span.start,
+                "`auto_auth.method.config` is missing".to_owned(),
+                Some(hint.to_owned()),
+            );
+            return None;
+        }
+        let kind = match (kind_name.as_str(), config) {
+            ("approle", Some(config)) => MethodKind::AppRole(self.approle(config)?),
+            ("token_file", Some(config)) => MethodKind::TokenFile(self.token_file(config)?),
+            ("jwt", Some(config)) => MethodKind::Jwt(self.jwt(config)?),
+            ("kubernetes", Some(config)) => MethodKind::Kubernetes(self.kubernetes(config)?),
+            // Every key of the cert method is optional, so is its `config` block.
+            ("cert", config) => MethodKind::Cert(self.cert(config)?),
+            ("kerberos" | "aws" | "azure" | "gcp" | "alicloud" | "cf" | "ldap" | "oci", _) => {
                 self.error_at(
                     kind_offset,
-                    format!("auth method `{kind_name}` is not supported by vaultward yet; supported: \"approle\""),
+                    format!(
+                        "auth method `{kind_name}` is not supported by vaultward yet; supported: {}",
+                        quoted_values(METHOD_TYPES)
+                    ),
                     None,
                 );
                 return None;
             }
-            other => {
-                let hint = suggest(other, &["approle"]).map(|s| format!("did you mean \"{s}\"?"));
+            (other, _) => {
+                let hint = suggest(other, METHOD_TYPES).map(|s| format!("did you mean \"{s}\"?"));
                 self.error_at(
                     kind_offset,
-                    format!("unknown auth method `{other}`; supported: \"approle\""),
+                    format!(
+                        "unknown auth method `{other}`; supported: {}",
+                        quoted_values(METHOD_TYPES)
+                    ),
                     hint,
                 );
                 return None;
             }
+        };
+        // A token file needs no login, so no mount: Vault Agent always asks `auth/token`.
+        if let (MethodKind::TokenFile(_), Some(offset)) = (&kind, seen.get("mount_path")) {
+            self.error_at(
+                *offset,
+                "`auto_auth.method.mount_path` has no effect with the token_file method, which checks the token at `auth/token`".to_owned(),
+                Some("remove `mount_path`".to_owned()),
+            );
+            return None;
+        }
+        let default_mount = match &kind {
+            MethodKind::TokenFile(_) => "auth/token".to_owned(),
+            _ => format!("auth/{kind_name}"),
         };
         let min = min_backoff.map_or(DEFAULT_MIN_BACKOFF, |(d, _)| d);
         let max = max_backoff.map_or(DEFAULT_MAX_BACKOFF, |(d, _)| d);
@@ -955,11 +1057,164 @@ impl<'s> Decoder<'s> {
         }
         Some(Method {
             kind,
-            mount_path: mount_path.unwrap_or_else(|| format!("auth/{kind_name}")),
+            mount_path: mount_path.unwrap_or(default_mount),
             min_backoff: min,
             max_backoff: max,
             exit_on_err,
+            namespace,
         })
+    }
+
+    /// Walks a method's `config` block, calling `each` for every key given once; returns the
+    /// keys seen.
+    fn method_config(
+        &mut self,
+        node: &Node,
+        mut each: impl FnMut(&mut Self, &Entry, &str),
+    ) -> Seen {
+        let path = "auto_auth.method.config";
+        let mut seen = Seen::new();
+        for entry in self.entries(node, path) {
+            if !self.first(&mut seen, entry, path) {
+                continue;
+            }
+            let field = join(path, &entry.key);
+            each(self, entry, &field);
+        }
+        seen
+    }
+
+    /// Reports an unknown key of a method's `config`; when it is a key of another method, the
+    /// hint says which (a config copied from another method's example).
+    fn method_unknown(&mut self, entry: &Entry, known: &[&str], unsupported: &[&str]) {
+        let errors_before = self.errors.len();
+        self.unknown(entry, "auto_auth.method.config", known, unsupported);
+        let key = entry.key.as_str();
+        let owner = [
+            ("approle", APPROLE_KEYS),
+            ("token_file", TOKEN_FILE_KEYS),
+            ("jwt", JWT_KEYS),
+            ("kubernetes", KUBERNETES_KEYS),
+            ("cert", CERT_KEYS),
+        ]
+        .into_iter()
+        .find(|(_, keys)| keys.contains(&key));
+        if let (Some((method, _)), Some(error)) = (owner, self.errors.get_mut(errors_before))
+            && !known.contains(&key)
+            && error.hint.is_none()
+        {
+            error.hint = Some(format!(
+                "`{key}` is a setting of the \"{method}\" method; check the method's type"
+            ));
+        }
+    }
+
+    /// Reports a required key of a method's `config` that was not given at all.
+    fn require_key(&mut self, node: &Node, seen: &Seen, key: &str, hint: &str) {
+        if !seen.contains_key(key) {
+            self.error_at(
+                node.span.start,
+                format!("`auto_auth.method.config.{key}` is missing"),
+                Some(hint.to_owned()),
+            );
+        }
+    }
+
+    fn token_file(&mut self, node: &Node) -> Option<TokenFile> {
+        let mut token_file_path = None;
+        let seen = self.method_config(node, |decoder, entry, field| match entry.key.as_str() {
+            "token_file_path" => token_file_path = decoder.path(&entry.value, field),
+            _ => decoder.method_unknown(entry, TOKEN_FILE_KEYS, &[]),
+        });
+        self.require_key(
+            node,
+            &seen,
+            "token_file_path",
+            "set it to the file that holds the token",
+        );
+        Some(TokenFile {
+            token_file_path: token_file_path?,
+        })
+    }
+
+    fn jwt(&mut self, node: &Node) -> Option<Jwt> {
+        let mut path = None;
+        let mut role = None;
+        let mut remove = Some(true);
+        let mut follow = Some(false);
+        let seen = self.method_config(node, |decoder, entry, field| match entry.key.as_str() {
+            "path" => path = decoder.path(&entry.value, field),
+            "role" => role = decoder.non_empty_string(&entry.value, field),
+            "remove_jwt_after_reading" => remove = decoder.bool(&entry.value, field),
+            "remove_jwt_follows_symlinks" => follow = decoder.bool(&entry.value, field),
+            _ => decoder.method_unknown(entry, JWT_KEYS, JWT_UNSUPPORTED),
+        });
+        self.require_key(node, &seen, "path", "set it to the file that holds the JWT");
+        self.require_key(
+            node,
+            &seen,
+            "role",
+            "set it to the role of the JWT auth mount to log in with",
+        );
+        Some(Jwt {
+            path: path?,
+            role: role?,
+            remove_jwt_after_reading: remove?,
+            remove_jwt_follows_symlinks: follow?,
+        })
+    }
+
+    fn kubernetes(&mut self, node: &Node) -> Option<Kubernetes> {
+        let mut role = None;
+        let mut token_path = Some(PathBuf::from(DEFAULT_KUBERNETES_TOKEN_PATH));
+        let seen = self.method_config(node, |decoder, entry, field| match entry.key.as_str() {
+            "role" => role = decoder.non_empty_string(&entry.value, field),
+            "token_path" => token_path = decoder.path(&entry.value, field),
+            _ => decoder.method_unknown(entry, KUBERNETES_KEYS, &[]),
+        });
+        self.require_key(
+            node,
+            &seen,
+            "role",
+            "set it to the role of the Kubernetes auth mount to log in with",
+        );
+        Some(Kubernetes {
+            role: role?,
+            token_path: token_path?,
+        })
+    }
+
+    fn cert(&mut self, node: Option<&Node>) -> Option<Cert> {
+        let mut cert = Cert {
+            name: None,
+            ca_cert: None,
+            client_cert: None,
+            client_key: None,
+            reload: false,
+        };
+        let Some(node) = node else {
+            return Some(cert);
+        };
+        let errors_before = self.errors.len();
+        let seen = self.method_config(node, |decoder, entry, field| {
+            let value = &entry.value;
+            match entry.key.as_str() {
+                "name" => cert.name = decoder.non_empty_string(value, field),
+                "ca_cert" => cert.ca_cert = decoder.path(value, field),
+                "client_cert" => cert.client_cert = decoder.path(value, field),
+                "client_key" => cert.client_key = decoder.path(value, field),
+                "reload" => cert.reload = decoder.bool(value, field).unwrap_or(false),
+                _ => decoder.method_unknown(entry, CERT_KEYS, &[]),
+            }
+        });
+        self.key_pair(
+            node,
+            "auto_auth.method.config",
+            cert.client_cert.is_some(),
+            cert.client_key.is_some(),
+            &seen,
+        );
+        (self.errors.len() == errors_before).then_some(cert)
     }
 
     fn approle(&mut self, node: &Node) -> Option<AppRole> {
@@ -990,7 +1245,7 @@ impl<'s> Decoder<'s> {
                     remove = self.bool(&entry.value, &field).unwrap_or(true)
                 }
                 _ => {
-                    self.unknown(entry, path, APPROLE_KEYS, APPROLE_UNSUPPORTED);
+                    self.method_unknown(entry, APPROLE_KEYS, APPROLE_UNSUPPORTED);
                     ok = false;
                 }
             }
@@ -1412,6 +1667,15 @@ fn join(parent: &str, key: &str) -> String {
     } else {
         format!("{parent}.{key}")
     }
+}
+
+/// `"a", "b", "c"`: values as they are written in a config.
+fn quoted_values(values: &[&str]) -> String {
+    values
+        .iter()
+        .map(|v| format!("\"{v}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn quoted_list(keys: &[&str]) -> String {

@@ -36,6 +36,17 @@ pub struct Vault {
     pub address: Option<String>,
     /// `ca_cert`: a PEM file of CA certificates to trust instead of the system roots.
     pub ca_cert: Option<PathBuf>,
+    /// `ca_path`: a directory of PEM files of CA certificates to trust (with `ca_cert`, if
+    /// both are set, both are trusted).
+    pub ca_path: Option<PathBuf>,
+    /// `client_cert`: a PEM certificate presented to the server (mutual TLS); set together
+    /// with `client_key`.
+    pub client_cert: Option<PathBuf>,
+    /// `client_key`: the PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
+    /// `tls_server_name`: the name sent as SNI and verified in the server's certificate,
+    /// instead of the address's host.
+    pub tls_server_name: Option<String>,
     /// `tls_skip_verify`.
     pub tls_skip_verify: Option<bool>,
     /// `namespace`, sent as `X-Vault-Namespace`.
@@ -78,6 +89,9 @@ pub struct Method {
     pub max_backoff: Duration,
     /// `exit_on_err`: exit non-zero on the first authentication error.
     pub exit_on_err: bool,
+    /// `namespace`: the namespace the method is mounted in. Logins are sent to it; templates
+    /// and renewals use it too unless `vault.namespace`, the environment or the flag name one.
+    pub namespace: Option<String>,
 }
 
 /// The supported auth methods.
@@ -85,6 +99,80 @@ pub struct Method {
 pub enum MethodKind {
     /// `type = "approle"`.
     AppRole(AppRole),
+    /// `type = "token_file"`.
+    TokenFile(TokenFile),
+    /// `type = "jwt"`.
+    Jwt(Jwt),
+    /// `type = "kubernetes"`.
+    Kubernetes(Kubernetes),
+    /// `type = "cert"`.
+    Cert(Cert),
+}
+
+impl MethodKind {
+    /// The method's type, as written in the config (`"approle"`, `"jwt"`, …).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            MethodKind::AppRole(_) => "approle",
+            MethodKind::TokenFile(_) => "token_file",
+            MethodKind::Jwt(_) => "jwt",
+            MethodKind::Kubernetes(_) => "kubernetes",
+            MethodKind::Cert(_) => "cert",
+        }
+    }
+}
+
+/// `method "token_file" { config { … } }`: a token made elsewhere, read from a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenFile {
+    /// `token_file_path`: read (trimmed) on every login; never removed, as in Vault Agent.
+    pub token_file_path: PathBuf,
+}
+
+/// `method "jwt" { config { … } }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Jwt {
+    /// `path`: the file holding the JWT.
+    pub path: PathBuf,
+    /// `role`: the role to log in with.
+    pub role: String,
+    /// `remove_jwt_after_reading` (default true); vaultward removes the file only after a
+    /// successful login with it.
+    pub remove_jwt_after_reading: bool,
+    /// `remove_jwt_follows_symlinks` (default false): when `path` is a symbolic link, remove
+    /// the file it points to instead of the link.
+    pub remove_jwt_follows_symlinks: bool,
+}
+
+/// The service-account token Kubernetes mounts into every pod.
+pub const DEFAULT_KUBERNETES_TOKEN_PATH: &str =
+    "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/// `method "kubernetes" { config { … } }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kubernetes {
+    /// `role`: the role to log in with.
+    pub role: String,
+    /// `token_path` (default [`DEFAULT_KUBERNETES_TOKEN_PATH`]): read on every login, as
+    /// Kubernetes rotates projected tokens.
+    pub token_path: PathBuf,
+}
+
+/// `method "cert" { config { … } }`: TLS client certificate login.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cert {
+    /// `name`: the certificate role to log in against; unset lets the server pick the one
+    /// matching the certificate.
+    pub name: Option<String>,
+    /// `ca_cert`: CA certificates trusted for the server during the login, instead of
+    /// `vault.ca_cert`.
+    pub ca_cert: Option<PathBuf>,
+    /// `client_cert`: the certificate presented at login; unset: `vault.client_cert`.
+    pub client_cert: Option<PathBuf>,
+    /// `client_key`: its private key; unset: `vault.client_key`.
+    pub client_key: Option<PathBuf>,
+    /// `reload` (default false): read the certificate and key again on every login.
+    pub reload: bool,
 }
 
 /// `method "approle" { config { … } }`.

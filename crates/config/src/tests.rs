@@ -84,7 +84,9 @@ fn three_spellings_one_config() {
         (method.min_backoff, method.max_backoff),
         (Duration::from_secs(1), Duration::from_secs(300))
     );
-    let MethodKind::AppRole(approle) = &method.kind;
+    let MethodKind::AppRole(approle) = &method.kind else {
+        panic!("not approle: {method:?}")
+    };
     assert!(approle.remove_secret_id_file_after_reading);
     assert_eq!(quoted.auto_auth.sinks[0].mode, 0o640);
     let template = &quoted.templates[0];
@@ -116,7 +118,9 @@ fn repeated_blocks_and_keys_make_lists() {
         matches!(&config.templates[0].source, TemplateSource::Contents(t) if t == "one ${not_evaluated}")
     );
     assert_eq!(config.templates[1].perms, 0o600);
-    let MethodKind::AppRole(approle) = &config.auto_auth.method.kind;
+    let MethodKind::AppRole(approle) = &config.auto_auth.method.kind else {
+        panic!("not approle")
+    };
     assert_eq!(approle.secret_id_file_path, None);
 }
 
@@ -155,4 +159,55 @@ fn a_template_may_not_overwrite_a_sink_of_another_file() {
         errors.to_string(),
         "2.json:2:16: this template writes `/home/vault/.token`, the token file of the sink at 1.hcl:11:3; a template must not overwrite a sink's token"
     );
+}
+
+#[test]
+fn auth_methods_decode_with_vault_agents_defaults() {
+    let with_method = |method: &str| {
+        parse_one(
+            "config.hcl",
+            &format!(
+                "auto_auth {{\n{method}\nsink \"file\" {{ config {{ path = \"/t\" }} }}\n}}\n"
+            ),
+        )
+        .auto_auth
+        .method
+    };
+    let method = with_method(r#"method "token_file" { config { token_file_path = "/tok" } }"#);
+    assert_eq!(method.mount_path, "auth/token");
+    assert!(
+        matches!(method.kind, MethodKind::TokenFile(ref t) if t.token_file_path == std::path::Path::new("/tok"))
+    );
+
+    let method = with_method(
+        r#"method "jwt" {
+  namespace = "/team1/"
+  config {
+    path = "/jwt"
+    role = "web"
+  }
+}"#,
+    );
+    assert_eq!(method.mount_path, "auth/jwt");
+    assert_eq!(method.namespace.as_deref(), Some("team1"));
+    let MethodKind::Jwt(jwt) = method.kind else {
+        panic!("not jwt")
+    };
+    assert!(jwt.remove_jwt_after_reading);
+    assert!(!jwt.remove_jwt_follows_symlinks);
+
+    let method = with_method(r#"method "kubernetes" { config { role = "web" } }"#);
+    assert_eq!(method.mount_path, "auth/kubernetes");
+    let MethodKind::Kubernetes(kubernetes) = method.kind else {
+        panic!("not kubernetes")
+    };
+    assert_eq!(
+        kubernetes.token_path,
+        PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/token")
+    );
+
+    // The cert method needs no config block: the certificate may come from `vault {}`.
+    let method = with_method(r#"method "cert" {}"#);
+    assert_eq!(method.mount_path, "auth/cert");
+    assert!(matches!(method.kind, MethodKind::Cert(ref c) if c.name.is_none() && !c.reload));
 }

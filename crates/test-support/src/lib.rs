@@ -9,6 +9,8 @@
 //!   Every test gets its own server, so tests stay parallel-safe.
 //! - [`DevServer::bao`] runs the `bao` CLI against that server, to set up auth methods,
 //!   policies and secrets the way an operator would.
+//! - [`JwtSigner`] makes an ES256 key pair and signs JWTs with it, for the JWT auth mounts of
+//!   the tests (the public key goes to the mount's `jwt_validation_pubkeys`).
 //!
 //! This crate is only ever a dev-dependency; it may panic, since a failed set-up is a failed
 //! test.
@@ -441,6 +443,27 @@ impl DevServer {
             .collect()
     }
 
+    /// The requests the audit device saw so far, with their namespace and (raw) body:
+    /// (operation, path, namespace path, request data).
+    pub fn audited_request_bodies(&self) -> Vec<AuditedRequest> {
+        let text = std::fs::read_to_string(self.dir.path().join("audit.log")).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|entry| entry["type"] == "request")
+            .map(|entry| {
+                let request = &entry["request"];
+                let text =
+                    |value: &serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+                AuditedRequest {
+                    operation: text(&request["operation"]),
+                    path: text(&request["path"]),
+                    namespace: text(&request["namespace"]["path"]),
+                    data: request["data"].clone(),
+                }
+            })
+            .collect()
+    }
+
     /// True when `token` is a live token of this server.
     pub fn token_is_valid(&self, token: &str) -> bool {
         matches!(
@@ -581,6 +604,116 @@ impl Drop for DevServer {
     }
 }
 
+/// One request as the audit device recorded it (with `log_raw`, so bodies are in clear).
+#[derive(Debug, Clone)]
+pub struct AuditedRequest {
+    /// `update`, `read`, …
+    pub operation: String,
+    /// The path inside its namespace, e.g. `auth/kubernetes/login`.
+    pub path: String,
+    /// The namespace's path (`""` for the root namespace, `team1/` otherwise).
+    pub namespace: String,
+    /// The request body.
+    pub data: serde_json::Value,
+}
+
+/// An ECDSA P-256 key pair that signs JWTs (ES256), made fresh for each test.
+pub struct JwtSigner {
+    key_pair: ring::signature::EcdsaKeyPair,
+    /// The public key as a PEM `PUBLIC KEY` (SPKI), for `jwt_validation_pubkeys`.
+    pub public_key_pem: String,
+}
+
+impl JwtSigner {
+    /// A new random key pair.
+    pub fn new() -> JwtSigner {
+        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let key_pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+                .unwrap();
+        // SubjectPublicKeyInfo of an uncompressed P-256 point: the fixed DER prefix
+        // (id-ecPublicKey, prime256v1, BIT STRING of 66 bytes) and the point.
+        const SPKI_PREFIX: [u8; 26] = [
+            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+        ];
+        let mut spki = SPKI_PREFIX.to_vec();
+        spki.extend_from_slice(key_pair.public_key().as_ref());
+        let encoded = base64(&spki, STANDARD_ALPHABET, true);
+        let lines: Vec<&str> = encoded
+            .as_bytes()
+            .chunks(64)
+            .map(|chunk| std::str::from_utf8(chunk).unwrap())
+            .collect();
+        let public_key_pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            lines.join("\n")
+        );
+        JwtSigner {
+            key_pair,
+            public_key_pem,
+        }
+    }
+
+    /// A signed JWT (`header.claims.signature`) with these claims; it is remembered as a
+    /// secret, so a test fails if vaultward ever prints it.
+    pub fn sign(&self, claims: &serde_json::Value) -> String {
+        let header = base64(br#"{"alg":"ES256","typ":"JWT"}"#, URL_ALPHABET, false);
+        let body = base64(claims.to_string().as_bytes(), URL_ALPHABET, false);
+        let signing_input = format!("{header}.{body}");
+        let signature = self
+            .key_pair
+            .sign(&ring::rand::SystemRandom::new(), signing_input.as_bytes())
+            .unwrap();
+        let jwt = format!(
+            "{signing_input}.{}",
+            base64(signature.as_ref(), URL_ALPHABET, false)
+        );
+        remember_secret(&jwt);
+        jwt
+    }
+}
+
+impl Default for JwtSigner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Seconds since the Unix epoch, for JWT claims.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+const STANDARD_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const URL_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Base64 of `bytes` with `alphabet`, padded with `=` or not.
+fn base64(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        let symbols = chunk.len() + 1;
+        for i in 0..4 {
+            if i < symbols {
+                out.push(char::from(alphabet[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else if pad {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -712,6 +845,21 @@ impl Default for DhClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_matches_the_rfc_4648_examples() {
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+        ];
+        for (plain, encoded) in cases {
+            assert_eq!(base64(plain.as_bytes(), STANDARD_ALPHABET, true), encoded);
+        }
+        assert_eq!(base64(&[0xfb, 0xff], URL_ALPHABET, false), "-_8");
+    }
 
     #[test]
     fn leaks_are_found_and_clean_text_passes() {

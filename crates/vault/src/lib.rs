@@ -14,6 +14,8 @@
 
 use std::error::Error as _;
 use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -29,8 +31,15 @@ const MAX_RESPONSE_BYTES: usize = 32 << 20;
 pub struct ClientSettings {
     /// Base URL, e.g. `https://vault.example:8200` (no trailing `/v1`).
     pub address: String,
-    /// PEM bundle of CA certificates to trust instead of the system roots.
+    /// PEM bundle of CA certificates to trust instead of the system roots (`ca_cert` and
+    /// every file of `ca_path`, together).
     pub ca_cert_pem: Option<Vec<u8>>,
+    /// The client certificate and its private key, PEM, one after the other (mutual TLS, and
+    /// the `cert` auth method). Wiped when the last copy is dropped.
+    pub client_identity_pem: Option<Arc<Zeroizing<Vec<u8>>>>,
+    /// The name sent as SNI and verified in the server's certificate instead of the
+    /// address's host (`tls_server_name`).
+    pub tls_server_name: Option<String>,
     /// Accept any server certificate.
     pub tls_skip_verify: bool,
     /// Sent as `X-Vault-Namespace` on every request.
@@ -46,6 +55,11 @@ impl fmt::Debug for ClientSettings {
         f.debug_struct("ClientSettings")
             .field("address", &self.address)
             .field("ca_cert", &self.ca_cert_pem.as_ref().map(|_| "<pem>"))
+            .field(
+                "client_identity",
+                &self.client_identity_pem.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("tls_server_name", &self.tls_server_name)
             .field("tls_skip_verify", &self.tls_skip_verify)
             .field("namespace", &self.namespace)
             .field("timeout", &self.timeout)
@@ -179,7 +193,37 @@ pub struct MountInfo {
 #[derive(Clone)]
 pub struct VaultClient {
     http: reqwest::Client,
+    /// The API's base URL as configured, for messages.
     base: String,
+    /// The base URL requests go to: `base`, or with `tls_server_name` as its host (which a
+    /// resolver maps back to the configured host's addresses), so that the TLS layer sends
+    /// and verifies that name.
+    target: String,
+}
+
+/// Resolves the `tls_server_name` to the addresses of the configured host, so that a
+/// connection to `https://<tls_server_name>:<port>` reaches the configured server while TLS
+/// uses that name for SNI and certificate verification.
+struct ServerNameResolver {
+    /// The host of the configured address (a name or an IP literal).
+    host: String,
+}
+
+impl reqwest::dns::Resolve for ServerNameResolver {
+    fn resolve(&self, _name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = self.host.clone();
+        Box::pin(async move {
+            let literal = host.trim_start_matches('[').trim_end_matches(']');
+            if let Ok(ip) = literal.parse::<std::net::IpAddr>() {
+                let addrs: reqwest::dns::Addrs = Box::new(std::iter::once(SocketAddr::new(ip, 0)));
+                return Ok(addrs);
+            }
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: reqwest::dns::Addrs = Box::new(found.into_iter());
+            Ok(addrs)
+        })
+    }
 }
 
 impl fmt::Debug for VaultClient {
@@ -233,16 +277,87 @@ impl VaultClient {
         if settings.tls_skip_verify {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
+        if let Some(pem) = &settings.client_identity_pem {
+            let identity = reqwest::Identity::from_pem(pem).map_err(|error| {
+                VaultError::Setup(format!(
+                    "the client certificate and key are not a usable PEM pair: {}",
+                    flatten(&error)
+                ))
+            })?;
+            builder = builder.identity(identity);
+        }
+        let base = format!("{}/v1/", settings.address.trim_end_matches('/'));
+        let mut target = base.clone();
+        if let Some(server_name) = &settings.tls_server_name
+            && settings.address.starts_with("https://")
+        {
+            let mut url = reqwest::Url::parse(&base).map_err(|error| {
+                VaultError::Setup(format!(
+                    "the address `{}` is not a URL: {error}",
+                    settings.address
+                ))
+            })?;
+            let host = url.host_str().unwrap_or_default().to_owned();
+            url.set_host(Some(server_name)).map_err(|error| {
+                VaultError::Setup(format!(
+                    "`{server_name}` cannot be used as the TLS server name: {error}"
+                ))
+            })?;
+            builder = builder.dns_resolver(Arc::new(ServerNameResolver { host }));
+            target = url.to_string();
+        }
         let http = builder
             .build()
             .map_err(|error| VaultError::Setup(flatten(&error)))?;
-        let base = format!("{}/v1/", settings.address.trim_end_matches('/'));
-        Ok(Self { http, base })
+        Ok(Self { http, base, target })
     }
 
     /// The full URL of an API path (`auth/approle/login` → `https://…/v1/auth/approle/login`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path.trim_start_matches('/'))
+    }
+
+    /// `POST <mount_path>/login` with `body` (the method's credentials), in `namespace` when
+    /// one is given (instead of the client's own).
+    pub async fn login(
+        &self,
+        mount_path: &str,
+        body: SecretJson,
+        namespace: Option<&str>,
+    ) -> Result<AuthInfo, VaultError> {
+        let path = format!("{}/login", mount_path.trim_matches('/'));
+        let response = self
+            .send_in("POST", &path, None, Some(body), namespace)
+            .await?;
+        parse_auth("POST", &self.url(&path), &response)
+    }
+
+    /// `GET auth/token/lookup-self` with a token read from a file (the `token_file` method),
+    /// in `namespace` when one is given: the token's own description, as a login's.
+    pub async fn token_login(
+        &self,
+        token: &SecretString,
+        namespace: Option<&str>,
+    ) -> Result<AuthInfo, VaultError> {
+        let path = "auth/token/lookup-self";
+        let response = self
+            .send_in("GET", path, Some(token), None, namespace)
+            .await?;
+        let data = &response["data"];
+        Ok(AuthInfo {
+            client_token: token.clone(),
+            accessor: data["accessor"].as_str().unwrap_or_default().to_owned(),
+            lease_duration: data["ttl"].as_u64().unwrap_or(0),
+            renewable: data["renewable"].as_bool().unwrap_or(false),
+            policies: data["policies"]
+                .as_array()
+                .map(|p| {
+                    p.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
     }
 
     /// `POST <mount_path>/login` with a role_id and (optionally) a secret_id.
@@ -251,6 +366,7 @@ impl VaultClient {
         mount_path: &str,
         role_id: &SecretString,
         secret_id: Option<&SecretString>,
+        namespace: Option<&str>,
     ) -> Result<AuthInfo, VaultError> {
         let mut body = serde_json::Map::new();
         body.insert(
@@ -263,16 +379,8 @@ impl VaultClient {
                 Value::String(secret_id.expose_secret().to_owned()),
             );
         }
-        let path = format!("{}/login", mount_path.trim_matches('/'));
-        let response = self
-            .send(
-                "POST",
-                &path,
-                None,
-                Some(SecretJson::new(Value::Object(body))),
-            )
-            .await?;
-        parse_auth("POST", &self.url(&path), &response)
+        self.login(mount_path, SecretJson::new(Value::Object(body)), namespace)
+            .await
     }
 
     /// `GET <path>`: the whole response body (`data`, `lease_id`, `lease_duration`, …).
@@ -366,7 +474,7 @@ impl VaultClient {
         let path = "sys/wrapping/wrap";
         let body = SecretJson::new(serde_json::json!({ "token": token.expose_secret() }));
         let response = self
-            .send_with("PUT", path, Some(token), Some(body), Some(ttl))
+            .send_full("PUT", path, Some(token), Some(body), None, Some(ttl))
             .await?;
         let info = &response["wrap_info"];
         let Some(wrapping_token) = info["token"].as_str() else {
@@ -404,24 +512,49 @@ impl VaultClient {
         token: Option<&SecretString>,
         body: Option<SecretJson>,
     ) -> Result<SecretJson, VaultError> {
-        self.send_with(method, path, token, body, None).await
+        self.send_full(method, path, token, body, None, None).await
     }
 
-    /// [`Self::send`] with a response-wrapping TTL (`X-Vault-Wrap-TTL`).
-    async fn send_with(
+    /// [`send`](Self::send) in `namespace`, when one is given, instead of the client's own.
+    async fn send_in(
         &self,
         method: &'static str,
         path: &str,
         token: Option<&SecretString>,
         body: Option<SecretJson>,
+        namespace: Option<&str>,
+    ) -> Result<SecretJson, VaultError> {
+        self.send_full(method, path, token, body, namespace, None)
+            .await
+    }
+
+    /// [`send`](Self::send) with a namespace and a response-wrapping TTL
+    /// (`X-Vault-Wrap-TTL`), each when given.
+    async fn send_full(
+        &self,
+        method: &'static str,
+        path: &str,
+        token: Option<&SecretString>,
+        body: Option<SecretJson>,
+        namespace: Option<&str>,
         wrap_ttl: Option<Duration>,
     ) -> Result<SecretJson, VaultError> {
         let url = self.url(path);
+        let target = format!("{}{}", self.target, path.trim_start_matches('/'));
         let mut request = match method {
-            "GET" => self.http.get(&url),
-            "PUT" => self.http.put(&url),
-            _ => self.http.post(&url),
+            "GET" => self.http.get(&target),
+            "PUT" => self.http.put(&target),
+            _ => self.http.post(&target),
         };
+        if let Some(namespace) = namespace {
+            // A request's own header replaces the client's default one.
+            let value = HeaderValue::from_str(namespace).map_err(|_| {
+                VaultError::Setup(format!(
+                    "the namespace `{namespace}` is not a valid header value"
+                ))
+            })?;
+            request = request.header("X-Vault-Namespace", value);
+        }
         if let Some(token) = token {
             let mut value = HeaderValue::from_str(token.expose_secret()).map_err(|_| {
                 VaultError::Setup(

@@ -1,6 +1,6 @@
-vault { ca_path = "/etc/ssl/certs" }
 auto_auth {
   method "approle" {
+    namespace = "  "
     config {
       role_id_file_path   = "/etc/vault/roleid"
       secret_id_file_path = "/etc/vault/secretid"

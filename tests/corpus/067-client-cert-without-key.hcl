@@ -1,6 +1,6 @@
+vault { client_cert = "/etc/vault/client.pem" }
 auto_auth {
   method "approle" {
-    namespace = "team1"
     config {
       role_id_file_path   = "/etc/vault/roleid"
       secret_id_file_path = "/etc/vault/secretid"

@@ -1,0 +1,8 @@
+auto_auth {
+  method "token_file" {
+    config {}
+  }
+  sink "file" {
+    config { path = "/var/run/vault/token" }
+  }
+}
