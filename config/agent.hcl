@@ -150,6 +150,11 @@ auto_auth {
       # Set it to false when the file lives on a read-only volume (a Kubernetes Secret).
       # Default: true.
       remove_secret_id_file_after_reading = true
+
+      # The secret_id file holds a response-wrapping token, which must have been created at
+      # this path; it is checked, unwrapped, and the secret_id inside is used.
+      # Default: unset (the file holds the secret_id itself).
+      # secret_id_response_wrapping_path = "auth/approle/role/app/secret-id"
     }
   }
 

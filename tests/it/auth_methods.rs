@@ -732,3 +732,65 @@ fn cert_login_with_the_vault_blocks_certificate_ca_path_and_tls_server_name() {
         text(&output)
     );
 }
+
+/// AppRole with a response-wrapped secret_id in the secret_id file.
+const WRAPPED_SECRET_ID: &str = r#"
+exit_after_auth = true
+auto_auth {
+  method "approle" {
+    exit_on_err = true
+    config = {
+      role_id_file_path = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+      secret_id_response_wrapping_path = "auth/approle/role/app/secret-id"
+    }
+  }
+  sink "file" {
+    config = { path = "{dir}/token" }
+  }
+}
+template {
+  destination = "{dir}/out.txt"
+  contents = "{{ with secret \"secret/data/app/config\" }}{{ .Data.data.password }}{{ end }}"
+}
+"#;
+
+#[test]
+fn a_response_wrapped_secret_id_is_checked_unwrapped_and_used() {
+    let case = Case::new();
+    let wrapping = case.server.bao(&[
+        "write",
+        "-wrap-ttl=5m",
+        "-field=wrapping_token",
+        "-f",
+        "auth/approle/role/app/secret-id",
+    ]);
+    vaultward_test_support::remember_secret(&wrapping);
+    std::fs::write(case.path("secretid"), &wrapping).unwrap();
+    let config = case.config("config.hcl", WRAPPED_SECRET_ID);
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(case.read("out.txt"), "hunter2");
+    case.assert_token_valid(&case.read("token"));
+    assert!(!case.path("secretid").exists(), "the used file is removed");
+
+    // A wrapping token made somewhere else is refused, and left unused for inspection.
+    let elsewhere = case.server.bao(&[
+        "write",
+        "-wrap-ttl=5m",
+        "-field=wrapping_token",
+        "sys/wrapping/wrap",
+        "secret_id=forged",
+    ]);
+    vaultward_test_support::remember_secret(&elsewhere);
+    std::fs::write(case.path("secretid"), &elsewhere).unwrap();
+    let (output, _) = case.agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let log = text(&output);
+    assert!(
+        log.contains("SECURITY: it was created at `sys/wrapping/wrap`, not at `auth/approle/role/app/secret-id`"),
+        "{log}"
+    );
+    let still = case.server.bao(&["unwrap", "-field=secret_id", &elsewhere]);
+    assert_eq!(still, "forged", "the suspicious token was not consumed");
+}

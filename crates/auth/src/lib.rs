@@ -101,6 +101,14 @@ pub enum AuthError {
         /// The file.
         path: PathBuf,
     },
+    /// The secret_id file's wrapping token could not be checked or unwrapped.
+    #[error("the wrapping token in the secret_id file `{}`: {message}", path.display())]
+    Wrapping {
+        /// The secret_id file.
+        path: PathBuf,
+        /// What went wrong and what to do.
+        message: String,
+    },
     /// The client for a certificate login could not be set up.
     #[error("cert login at `{mount_path}`: {message}")]
     ClientCertificate {
@@ -174,6 +182,9 @@ enum State {
         config: AppRole,
         role_id: Option<SecretString>,
         secret_id: Option<SecretString>,
+        /// The last wrapping token unwrapped (single use): while the file still holds it, the
+        /// secret_id it gave is used.
+        unwrapped: Option<SecretString>,
     },
     TokenFile {
         path: PathBuf,
@@ -204,6 +215,7 @@ impl MethodLogin {
                 config: config.clone(),
                 role_id: None,
                 secret_id: None,
+                unwrapped: None,
             },
             MethodKind::TokenFile(config) => State::TokenFile {
                 path: config.token_file_path.clone(),
@@ -286,6 +298,7 @@ impl MethodLogin {
                 config,
                 role_id: cached_role_id,
                 secret_id: cached_secret_id,
+                unwrapped,
             } => {
                 let role_id = read_credential(
                     "role_id",
@@ -312,6 +325,21 @@ impl MethodLogin {
                             });
                         }
                     },
+                };
+                let secret_id = match (&config.secret_id_response_wrapping_path, secret_id) {
+                    (Some(expected), Some(wrapping)) if secret_id_from_file => Some(
+                        unwrap_secret_id(
+                            client,
+                            namespace,
+                            expected,
+                            wrapping,
+                            unwrapped,
+                            cached_secret_id.as_ref(),
+                            config.secret_id_file_path.as_deref(),
+                        )
+                        .await?,
+                    ),
+                    (_, secret_id) => secret_id,
                 };
                 let auth = client
                     .approle_login(&mount_path, &role_id, secret_id.as_ref(), namespace)
@@ -567,6 +595,65 @@ fn read_optional(path: &Path) -> io::Result<Option<SecretString>> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(error),
     }
+}
+
+/// The secret_id a response-wrapping token stands for: its creation path checked against
+/// `expected` (a token made elsewhere may have been intercepted and replaced), then unwrapped.
+/// A wrapping token is single use: while the file still holds the one unwrapped last time, the
+/// secret_id it gave is used again.
+#[allow(clippy::too_many_arguments)]
+async fn unwrap_secret_id(
+    client: &VaultClient,
+    namespace: Option<&str>,
+    expected: &str,
+    wrapping: SecretString,
+    unwrapped: &mut Option<SecretString>,
+    cached: Option<&SecretString>,
+    file: Option<&Path>,
+) -> Result<SecretString, AuthError> {
+    let path = file.map(Path::to_path_buf).unwrap_or_default();
+    if let (Some(last), Some(secret_id)) = (unwrapped.as_ref(), cached)
+        && last.expose_secret() == wrapping.expose_secret()
+    {
+        return Ok(secret_id.clone());
+    }
+    let failed = |what: &str| {
+        let path = path.clone();
+        let what = what.to_owned();
+        move |error: VaultError| AuthError::Wrapping {
+            path,
+            message: format!("{what}: {error}; write a new wrapping token to the file"),
+        }
+    };
+    let found = client
+        .wrapping_creation_path(&wrapping, namespace)
+        .await
+        .map_err(failed(
+            "cannot look it up (expired, already used, or not a wrapping token)",
+        ))?;
+    if found.trim_matches('/') != expected {
+        warn!(expected, found = %found, "SECURITY: the wrapping token in the secret_id file was not created where it should have been; it is not unwrapped.");
+        return Err(AuthError::Wrapping {
+            path,
+            message: format!(
+                "SECURITY: it was created at `{found}`, not at `{expected}` (secret_id_response_wrapping_path); it may have been intercepted and replaced. It was not unwrapped; check where it came from"
+            ),
+        });
+    }
+    let response = client
+        .unwrap(&wrapping, namespace)
+        .await
+        .map_err(failed("cannot unwrap it"))?;
+    *unwrapped = Some(wrapping);
+    response["data"]["secret_id"]
+        .as_str()
+        .filter(|secret_id| !secret_id.is_empty())
+        .map(|secret_id| SecretString::from(secret_id.to_owned()))
+        .ok_or_else(|| AuthError::Wrapping {
+            path,
+            message: "it does not wrap a secret_id (no `data.secret_id` in what it wraps)"
+                .to_owned(),
+        })
 }
 
 /// Why a failed login ended the agent, for its exit message.

@@ -100,8 +100,9 @@ const APPROLE_KEYS: &[&str] = &[
     "role_id_file_path",
     "secret_id_file_path",
     "remove_secret_id_file_after_reading",
+    "secret_id_response_wrapping_path",
 ];
-const APPROLE_UNSUPPORTED: &[&str] = &["secret_id_response_wrapping_path"];
+const APPROLE_UNSUPPORTED: &[&str] = &[];
 const TOKEN_FILE_KEYS: &[&str] = &["token_file_path"];
 const JWT_KEYS: &[&str] = &[
     "path",
@@ -1222,6 +1223,7 @@ impl<'s> Decoder<'s> {
         let mut role_id = None;
         let mut secret_id = None;
         let mut remove = true;
+        let mut wrapping_path = None;
         let mut seen = Seen::new();
         let mut ok = true;
         for entry in self.entries(node, path) {
@@ -1244,6 +1246,20 @@ impl<'s> Decoder<'s> {
                 "remove_secret_id_file_after_reading" => {
                     remove = self.bool(&entry.value, &field).unwrap_or(true)
                 }
+                "secret_id_response_wrapping_path" => match self.string(&entry.value, &field) {
+                    Some(text) if !text.trim().trim_matches('/').is_empty() => {
+                        wrapping_path = Some(text.trim().trim_matches('/').to_owned())
+                    }
+                    Some(_) => {
+                        self.error_at(
+                                entry.value.span.start,
+                                format!("`{field}` is empty"),
+                                Some("set it to the path the wrapping token was created at, e.g. \"auth/approle/role/app/secret-id\", or remove it".to_owned()),
+                            );
+                        ok = false;
+                    }
+                    None => ok = false,
+                },
                 _ => {
                     self.method_unknown(entry, APPROLE_KEYS, APPROLE_UNSUPPORTED);
                     ok = false;
@@ -1257,10 +1273,18 @@ impl<'s> Decoder<'s> {
                 Some("set it to the file that holds the AppRole role_id".to_owned()),
             );
         }
+        if wrapping_path.is_some() && secret_id.is_none() && ok {
+            self.error_at(
+                node.span.start,
+                "`auto_auth.method.config.secret_id_response_wrapping_path` needs `secret_id_file_path`, the file holding the wrapping token".to_owned(),
+                None,
+            );
+        }
         Some(AppRole {
             role_id_file_path: role_id?,
             secret_id_file_path: secret_id,
             remove_secret_id_file_after_reading: remove,
+            secret_id_response_wrapping_path: wrapping_path,
         })
     }
 

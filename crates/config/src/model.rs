@@ -185,6 +185,10 @@ pub struct AppRole {
     /// `remove_secret_id_file_after_reading` (default true); vaultward removes the file only
     /// after a successful login.
     pub remove_secret_id_file_after_reading: bool,
+    /// `secret_id_response_wrapping_path`: the secret_id file holds a response-wrapping token
+    /// that must have been created at this path (e.g. `auth/approle/role/app/secret-id`); it is
+    /// unwrapped to get the secret_id.
+    pub secret_id_response_wrapping_path: Option<String>,
 }
 
 /// `sink "file" { config { path, mode } }`.

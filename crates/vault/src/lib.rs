@@ -463,6 +463,44 @@ impl VaultClient {
             .await
     }
 
+    /// `GET sys/wrapping/lookup` with the wrapping token itself: its `creation_path`, without
+    /// consuming it.
+    pub async fn wrapping_creation_path(
+        &self,
+        wrapping_token: &SecretString,
+        namespace: Option<&str>,
+    ) -> Result<String, VaultError> {
+        let path = "sys/wrapping/lookup";
+        let response = self
+            .send_in("GET", path, Some(wrapping_token), None, namespace)
+            .await?;
+        response["data"]["creation_path"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| VaultError::Decode {
+                method: "GET",
+                url: self.url(path),
+                reason: "the response has no `data.creation_path`".to_owned(),
+            })
+    }
+
+    /// `PUT sys/wrapping/unwrap` with the wrapping token itself (single use): the wrapped
+    /// response.
+    pub async fn unwrap(
+        &self,
+        wrapping_token: &SecretString,
+        namespace: Option<&str>,
+    ) -> Result<SecretJson, VaultError> {
+        self.send_in(
+            "PUT",
+            "sys/wrapping/unwrap",
+            Some(wrapping_token),
+            None,
+            namespace,
+        )
+        .await
+    }
+
     /// `PUT sys/wrapping/wrap` of `{"token": token}` with `X-Vault-Wrap-TTL`: the wrap-info
     /// JSON a Vault Agent sink with `wrap_ttl` writes (Go's field order, compact, a final
     /// newline).

@@ -3,7 +3,7 @@ auto_auth {
     config {
       role_id_file_path   = "/etc/vault/roleid"
       secret_id_file_path = "/etc/vault/secretid"
-      secret_id_response_wrapping_path = "auth/approle/role/app/secret-id"
+      secret_id_response_wrapping_path = ""
     }
   }
   sink "file" {

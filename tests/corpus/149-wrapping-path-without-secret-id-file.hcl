@@ -1,0 +1,11 @@
+auto_auth {
+  method "approle" {
+    config {
+      role_id_file_path   = "/etc/vault/roleid"
+      secret_id_response_wrapping_path = "auth/approle/role/app/secret-id"
+    }
+  }
+  sink "file" {
+    config { path = "/var/run/vault/token" }
+  }
+}
