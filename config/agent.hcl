@@ -127,6 +127,11 @@ auto_auth {
     # Default: false.
     exit_on_err = false
 
+    # Log in with a response-wrapped result: the (single) sink gets the wrap-info JSON for a
+    # consumer to unwrap, and the agent keeps no token (no renewal, no templates).
+    # Default: unset.
+    # wrap_ttl = "5m"
+
     # The namespace the method is mounted in. Logins are sent there (X-Vault-Namespace);
     # templates and renewals use it too, unless -namespace, BAO_NAMESPACE / VAULT_NAMESPACE or
     # vault.namespace name another (in that order).

@@ -156,7 +156,10 @@ fn agent(args: &AgentArgs) -> ExitCode {
         args,
         &env,
     ) {
-        Ok(resolved) => resolved,
+        Ok(mut resolved) => {
+            resolved.client.login_wrap_ttl = config.auto_auth.method.wrap_ttl;
+            resolved
+        }
         Err(problem) => {
             print_problems("the settings", &[problem]);
             return ExitCode::from(EXIT_CONFIG);
@@ -183,13 +186,14 @@ fn agent(args: &AgentArgs) -> ExitCode {
             move || {
                 let config = load_config(&paths)?;
                 let env = |name: &str| std::env::var(name).ok();
-                let resolved = settings::resolve(
+                let mut resolved = settings::resolve(
                     &config.vault,
                     config.auto_auth.method.namespace.as_deref(),
                     &args,
                     &env,
                 )
                 .map_err(|problem| vec![problem])?;
+                resolved.client.login_wrap_ttl = config.auto_auth.method.wrap_ttl;
                 Ok((config, resolved))
             }
         }),

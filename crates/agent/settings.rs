@@ -155,6 +155,7 @@ pub fn resolve(
             namespace,
             timeout,
             user_agent: format!("vaultward/{}", env!("CARGO_PKG_VERSION")),
+            login_wrap_ttl: None,
         },
         address_source,
         overridden_address,

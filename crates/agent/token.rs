@@ -133,6 +133,10 @@ impl TokenTask {
 
     /// Logs what the server says about the token (type, TTL, renewable).
     async fn describe(&self) {
+        if self.token.wrapped {
+            info!(accessor = %self.token.accessor, "Logged in with a wrapped result (method wrap_ttl): the sink holds the wrapping token; nothing to renew until new credentials arrive.");
+            return;
+        }
         match self.client.lookup_self(&self.token.secret).await {
             Ok(response) => {
                 let data = &response["data"];

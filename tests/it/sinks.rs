@@ -159,3 +159,61 @@ fn wrapped_and_encrypted_sinks_hold_what_bao_agents_hold() {
         "{bao_inner:?}"
     );
 }
+
+#[test]
+fn a_wrapped_login_puts_bao_agents_wrap_info_in_the_one_sink() {
+    let case = Case::new();
+    let config = r#"
+exit_after_auth = true
+auto_auth {
+  method "approle" {
+    wrap_ttl = "2m"
+    config = {
+      role_id_file_path = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+      remove_secret_id_file_after_reading = false
+    }
+  }
+  sink "file" {
+    config = { path = "{out}/wrapped" }
+  }
+}
+"#;
+    let mut files = Vec::new();
+    for program in ["vaultward", "bao"] {
+        let out = case.path(&format!("login-{program}"));
+        std::fs::create_dir_all(&out).unwrap();
+        let path = out.join("config.hcl");
+        std::fs::write(
+            &path,
+            config
+                .replace("{dir}", &case.dir.path().display().to_string())
+                .replace("{out}", &out.display().to_string()),
+        )
+        .unwrap();
+        let mut command = if program == "vaultward" {
+            vaultward()
+        } else {
+            let mut bao = Command::new(vaultward_test_support::bao_bin());
+            bao.env("HOME", &out);
+            bao
+        };
+        command
+            .arg("agent")
+            .arg(format!("-config={}", path.display()))
+            .env("VAULT_ADDR", &case.server.addr)
+            .env_remove("BAO_ADDR");
+        let (output, _) = run_with_limit(&mut command, Duration::from_secs(60));
+        assert!(output.status.success(), "{program}: {}", text(&output));
+        files.push(std::fs::read_to_string(out.join("wrapped")).unwrap());
+    }
+    let (ours, theirs) = (&files[0], &files[1]);
+    let (keys, info, token) = unwrap(&case, ours);
+    let (bao_keys, bao_info, _) = unwrap(&case, theirs);
+    assert_eq!(keys, bao_keys, "{ours}\n{theirs}");
+    assert_eq!(info["creation_path"], "auth/approle/login");
+    assert_eq!(info["creation_path"], bao_info["creation_path"]);
+    assert_eq!(info["ttl"], 120);
+    assert_eq!(ours.ends_with('\n'), theirs.ends_with('\n'));
+    case.assert_token_valid(&token);
+}

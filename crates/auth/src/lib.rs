@@ -55,6 +55,9 @@ pub struct Token {
     pub lease_duration: Duration,
     /// Whether it can be renewed.
     pub renewable: bool,
+    /// True when `secret` is a wrapped login's wrap-info (method `wrap_ttl`), for the sink
+    /// only: it cannot be renewed, looked up or used to read.
+    pub wrapped: bool,
 }
 
 impl fmt::Debug for Token {
@@ -75,6 +78,7 @@ impl From<AuthInfo> for Token {
             accessor: auth.accessor,
             lease_duration: Duration::from_secs(auth.lease_duration),
             renewable: auth.renewable,
+            wrapped: auth.wrapped,
         }
     }
 }
@@ -732,6 +736,7 @@ mod tests {
             accessor: "acc".to_owned(),
             lease_duration: Duration::from_secs(60),
             renewable: true,
+            wrapped: false,
         };
         let printed = format!("{token:?} {token:#?}");
         assert!(!printed.contains("TopSecret"), "{printed}");

@@ -91,9 +91,10 @@ const METHOD_KEYS: &[&str] = &[
     "max_backoff",
     "exit_on_err",
     "namespace",
+    "wrap_ttl",
     "config",
 ];
-const METHOD_UNSUPPORTED: &[&str] = &["wrap_ttl"];
+const METHOD_UNSUPPORTED: &[&str] = &[];
 /// The auth methods vaultward supports, for messages.
 const METHOD_TYPES: &[&str] = &["approle", "token_file", "jwt", "kubernetes", "cert"];
 const APPROLE_KEYS: &[&str] = &[
@@ -926,6 +927,7 @@ impl<'s> Decoder<'s> {
         let mut max_backoff = None;
         let mut exit_on_err = false;
         let mut namespace = None;
+        let mut wrap_ttl = None;
         let mut config = None;
         let mut seen = Seen::new();
         for entry in self.entries(node, path) {
@@ -934,6 +936,7 @@ impl<'s> Decoder<'s> {
             }
             let field = join(path, &entry.key);
             match entry.key.as_str() {
+                "wrap_ttl" => wrap_ttl = self.positive_duration(&entry.value, &field),
                 // `type` wins over the label, as in Vault.
                 "type" => {
                     kind_name = self
@@ -1021,6 +1024,16 @@ impl<'s> Decoder<'s> {
                 return None;
             }
         };
+        if let (MethodKind::TokenFile(_), Some(offset)) = (&kind, seen.get("wrap_ttl"))
+            && wrap_ttl.is_some()
+        {
+            self.error_at(
+                *offset,
+                "`auto_auth.method.wrap_ttl` needs a login to wrap; the token_file method does not log in".to_owned(),
+                Some("remove `wrap_ttl`, or wrap the token in a sink with the sink's `wrap_ttl`".to_owned()),
+            );
+            return None;
+        }
         // A token file needs no login, so no mount: Vault Agent always asks `auth/token`.
         if let (MethodKind::TokenFile(_), Some(offset)) = (&kind, seen.get("mount_path")) {
             self.error_at(
@@ -1063,6 +1076,7 @@ impl<'s> Decoder<'s> {
             max_backoff: max,
             exit_on_err,
             namespace,
+            wrap_ttl,
         })
     }
 

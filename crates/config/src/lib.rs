@@ -204,6 +204,26 @@ fn merge(
     if !errors.is_empty() {
         return None;
     }
+    if auto_auth.method.wrap_ttl.is_some() {
+        // Vault Agent's rules for a wrapped login: its result goes to exactly one sink, which
+        // must not wrap again; and the agent holds no token of its own to render with.
+        let problem = if auto_auth.sinks.len() != 1 {
+            Some(format!(
+                "`auto_auth.method.wrap_ttl` needs exactly one sink (found {}): the wrapped login goes to one consumer",
+                auto_auth.sinks.len()
+            ))
+        } else if auto_auth.sinks.iter().any(|sink| sink.wrap_ttl.is_some()) {
+            Some("`auto_auth.method.wrap_ttl` and the sink's `wrap_ttl` cannot both be set: the login is wrapped already".to_owned())
+        } else if !templates.is_empty() {
+            Some("`auto_auth.method.wrap_ttl` leaves the agent without a token of its own, so templates cannot be rendered; remove the templates or `wrap_ttl` (a sink's `wrap_ttl` wraps the token for a consumer and keeps templates working)".to_owned())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            errors.push(whole_config_error(problem, None));
+            return None;
+        }
+    }
     if auto_auth.sinks.is_empty() && templates.is_empty() {
         errors.push(whole_config_error(
             "`auto_auth` needs at least one `sink` or one `template`: otherwise the token is not used".to_owned(),

@@ -92,6 +92,9 @@ pub struct Method {
     /// `namespace`: the namespace the method is mounted in. Logins are sent to it; templates
     /// and renewals use it too unless `vault.namespace`, the environment or the flag name one.
     pub namespace: Option<String>,
+    /// `wrap_ttl`: log in with a response-wrapped result; the one sink gets the wrap-info
+    /// (for a consumer that unwraps it) and the agent keeps no token of its own.
+    pub wrap_ttl: Option<Duration>,
 }
 
 /// The supported auth methods.

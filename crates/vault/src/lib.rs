@@ -48,6 +48,9 @@ pub struct ClientSettings {
     pub timeout: Duration,
     /// `User-Agent`.
     pub user_agent: String,
+    /// The auth method's `wrap_ttl`: logins ask for a response-wrapped token
+    /// (`X-Vault-Wrap-TTL`), and the login's result is the wrap-info.
+    pub login_wrap_ttl: Option<Duration>,
 }
 
 impl fmt::Debug for ClientSettings {
@@ -164,6 +167,9 @@ pub struct AuthInfo {
     pub renewable: bool,
     /// Its policies.
     pub policies: Vec<String>,
+    /// True for a response-wrapped login (method `wrap_ttl`): `client_token` holds the
+    /// wrap-info JSON for the sink, not a token the agent can use.
+    pub wrapped: bool,
 }
 
 impl fmt::Debug for AuthInfo {
@@ -199,6 +205,8 @@ pub struct VaultClient {
     /// resolver maps back to the configured host's addresses), so that the TLS layer sends
     /// and verifies that name.
     target: String,
+    /// See [`ClientSettings::login_wrap_ttl`].
+    login_wrap_ttl: Option<Duration>,
 }
 
 /// Resolves the `tls_server_name` to the addresses of the configured host, so that a
@@ -309,7 +317,12 @@ impl VaultClient {
         let http = builder
             .build()
             .map_err(|error| VaultError::Setup(flatten(&error)))?;
-        Ok(Self { http, base, target })
+        Ok(Self {
+            http,
+            base,
+            target,
+            login_wrap_ttl: settings.login_wrap_ttl,
+        })
     }
 
     /// The full URL of an API path (`auth/approle/login` → `https://…/v1/auth/approle/login`).
@@ -327,7 +340,14 @@ impl VaultClient {
     ) -> Result<AuthInfo, VaultError> {
         let path = format!("{}/login", mount_path.trim_matches('/'));
         let response = self
-            .send_in("POST", &path, None, Some(body), namespace)
+            .send_full(
+                "POST",
+                &path,
+                None,
+                Some(body),
+                namespace,
+                self.login_wrap_ttl,
+            )
             .await?;
         parse_auth("POST", &self.url(&path), &response)
     }
@@ -357,6 +377,7 @@ impl VaultClient {
                         .collect()
                 })
                 .unwrap_or_default(),
+            wrapped: false,
         })
     }
 
@@ -522,25 +543,7 @@ impl VaultClient {
                 reason: "the response has no `wrap_info.token`".to_owned(),
             });
         };
-        let text = |key: &str| Value::String(info[key].as_str().unwrap_or_default().to_owned());
-        let fields = [
-            ("token", Value::String(wrapping_token.to_owned())),
-            ("accessor", text("accessor")),
-            ("ttl", Value::from(info["ttl"].as_i64().unwrap_or(0))),
-            ("creation_time", text("creation_time")),
-            ("creation_path", text("creation_path")),
-            ("wrapped_accessor", text("wrapped_accessor")),
-        ];
-        let mut json = Zeroizing::new(String::from("{"));
-        for (index, (key, value)) in fields.iter().enumerate() {
-            if index > 0 {
-                json.push(',');
-            }
-            json.push_str(&format!("\"{key}\":{value}"));
-        }
-        // Vault Agent encodes it with a JSON encoder, which ends it with a newline.
-        json.push_str("}\n");
-        Ok(SecretString::from(json.to_string()))
+        Ok(wrap_info_json(info, wrapping_token))
     }
 
     async fn send(
@@ -693,7 +696,47 @@ fn append_wiping(buffer: &mut Zeroizing<Vec<u8>>, chunk: &[u8]) {
     buffer.extend_from_slice(chunk);
 }
 
+/// A wrap-info as Vault Agent writes it to a sink: Go's `SecretWrapInfo` field order, compact,
+/// a final newline (its JSON encoder adds one).
+fn wrap_info_json(info: &Value, wrapping_token: &str) -> SecretString {
+    let text = |key: &str| Value::String(info[key].as_str().unwrap_or_default().to_owned());
+    let fields = [
+        ("token", Value::String(wrapping_token.to_owned())),
+        ("accessor", text("accessor")),
+        ("ttl", Value::from(info["ttl"].as_i64().unwrap_or(0))),
+        ("creation_time", text("creation_time")),
+        ("creation_path", text("creation_path")),
+        ("wrapped_accessor", text("wrapped_accessor")),
+    ];
+    let mut json = Zeroizing::new(String::from("{"));
+    for (index, (key, value)) in fields.iter().enumerate() {
+        if index > 0 {
+            json.push(',');
+        }
+        json.push_str(&format!("\"{key}\":{value}"));
+    }
+    json.push_str("}\n");
+    SecretString::from(json.to_string())
+}
+
 fn parse_auth(method: &'static str, url: &str, response: &Value) -> Result<AuthInfo, VaultError> {
+    // A login with `X-Vault-Wrap-TTL` (method `wrap_ttl`) answers with a wrapping token: its
+    // wrap-info is what the sink gets, and there is nothing to renew.
+    if let Some(wrapping_token) = response["wrap_info"]["token"].as_str()
+        && response["auth"].is_null()
+    {
+        return Ok(AuthInfo {
+            client_token: wrap_info_json(&response["wrap_info"], wrapping_token),
+            accessor: response["wrap_info"]["accessor"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            lease_duration: 0,
+            renewable: false,
+            policies: Vec::new(),
+            wrapped: true,
+        });
+    }
     let auth = &response["auth"];
     let Some(token) = auth["client_token"].as_str().filter(|t| !t.is_empty()) else {
         return Err(VaultError::Decode {
@@ -715,6 +758,7 @@ fn parse_auth(method: &'static str, url: &str, response: &Value) -> Result<AuthI
                     .collect()
             })
             .unwrap_or_default(),
+        wrapped: false,
     })
 }
 

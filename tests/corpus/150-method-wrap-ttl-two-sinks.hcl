@@ -1,0 +1,15 @@
+auto_auth {
+  method "approle" {
+    wrap_ttl = "2m"
+    config {
+      role_id_file_path   = "/etc/vault/roleid"
+      secret_id_file_path = "/etc/vault/secretid"
+    }
+  }
+  sink "file" {
+    config { path = "/var/run/vault/token" }
+  }
+  sink "file" {
+    config { path = "/var/run/vault/token2" }
+  }
+}
