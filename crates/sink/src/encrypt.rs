@@ -147,85 +147,19 @@ impl Encryption {
 )]
 mod tests {
     use super::*;
-
-    /// What a client does with the envelope: its own key, the agent's public key, the same
-    /// derivation, AES-GCM open.
-    fn open(
-        envelope: &str,
-        client: agreement::EphemeralPrivateKey,
-        derive: bool,
-        aad: &[u8],
-    ) -> Vec<u8> {
-        let client_public: [u8; 32] = client
-            .compute_public_key()
-            .unwrap()
-            .as_ref()
-            .try_into()
-            .unwrap();
-        let json: serde_json::Value = serde_json::from_str(envelope).unwrap();
-        let b64 = |field: &str| {
-            base64::engine::general_purpose::STANDARD
-                .decode(json[field].as_str().unwrap())
-                .unwrap()
-        };
-        let agent_public: [u8; 32] = b64("curve25519_public_key").as_slice().try_into().unwrap();
-        let key = agreement::agree_ephemeral(
-            client,
-            &agreement::UnparsedPublicKey::new(&agreement::X25519, agent_public),
-            |secret| {
-                let mut key = [0u8; 32];
-                if derive {
-                    let (first, second) = if client_public < agent_public {
-                        (client_public, agent_public)
-                    } else {
-                        (agent_public, client_public)
-                    };
-                    hkdf::Salt::new(hkdf::HKDF_SHA256, &first)
-                        .extract(secret)
-                        .expand(&[&second], hkdf::HKDF_SHA256)
-                        .unwrap()
-                        .fill(&mut key)
-                        .unwrap();
-                } else {
-                    key.copy_from_slice(secret);
-                }
-                key
-            },
-        )
-        .unwrap();
-        let opening =
-            aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_256_GCM, &key).unwrap());
-        let nonce: [u8; 12] = b64("nonce").as_slice().try_into().unwrap();
-        let mut data = b64("encrypted_payload");
-        let plain = opening
-            .open_in_place(
-                aead::Nonce::assume_unique_for_key(nonce),
-                aead::Aad::from(aad),
-                &mut data,
-            )
-            .unwrap();
-        plain.to_vec()
-    }
+    use vaultward_test_support::DhClient;
 
     #[test]
     fn a_client_opens_what_the_sink_seals() {
-        let rng = ring_rand::SystemRandom::new();
         let dir = tempfile::tempdir().unwrap();
         for (derive, aad) in [(false, &b""[..]), (true, &b"app-42"[..])] {
-            let client =
-                agreement::EphemeralPrivateKey::generate(&agreement::X25519, &rng).unwrap();
-            let public = base64::engine::general_purpose::STANDARD
-                .encode(client.compute_public_key().unwrap().as_ref());
+            let client = DhClient::new();
             let dh_path = dir.path().join("dh.json");
-            std::fs::write(
-                &dh_path,
-                format!("{{\"curve25519_public_key\":\"{public}\"}}"),
-            )
-            .unwrap();
+            std::fs::write(&dh_path, client.public_key_json()).unwrap();
             let encryption = Encryption::new(&dh_path, derive, aad.to_vec());
             let envelope = encryption.seal(b"s.token-value").unwrap();
             assert!(envelope.ends_with("}\n") && !envelope.contains("token-value"));
-            assert_eq!(open(&envelope, client, derive, aad), b"s.token-value");
+            assert_eq!(client.open(&envelope, derive, aad), "s.token-value");
         }
         let missing = Encryption::new(&dir.path().join("absent.json"), false, Vec::new());
         assert!(missing.seal(b"x").unwrap_err().contains("dh_path"));
