@@ -152,7 +152,7 @@ cat >"$WORK/agent.hcl" <<HCL
 
 "template" = {
   "destination" = "$WORK/run/config.txt"
-  "contents" = "{{#with (secret \"secret/data/app/config\")}}Password: {{data.data.password}}{{/with}}\n"
+  "contents" = "{{ with secret \"secret/data/app/config\" }}Password: {{ .Data.data.password }}{{ end }}\n"
 }
 HCL
 cat "$WORK/agent.hcl"
