@@ -949,3 +949,51 @@ template {
         text(&output)
     );
 }
+
+/// Relative paths resolve against the working directory, as in Vault Agent (and its tutorials,
+/// which write `role_id_file_path = "roleID"`), whatever directory the config file is in.
+#[test]
+fn relative_paths_resolve_against_the_working_directory() {
+    let case = Case::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let config = elsewhere.path().join("agent.hcl");
+    std::fs::write(
+        &config,
+        r#"
+exit_after_auth = true
+pid_file = "agent.pid"
+auto_auth {
+  method "approle" {
+    config {
+      role_id_file_path   = "roleid"
+      secret_id_file_path = "./secretid"
+    }
+  }
+  sink "file" { config { path = "token" } }
+}
+template {
+  contents    = "{{ with secret \"secret/data/app/config\" }}{{ .Data.data.password }}{{ end }}"
+  destination = "out/../rendered/app.txt"
+}
+"#,
+    )
+    .unwrap();
+    let mut command = crate::support::vaultward();
+    command
+        .arg("agent")
+        .arg(format!("-config={}", config.display()))
+        .current_dir(case.dir.path())
+        .env("BAO_ADDR", &case.server.addr)
+        .env("BAO_LOG_LEVEL", "trace");
+    let (output, _) = crate::support::run_with_limit(&mut command, Duration::from_secs(60));
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(case.read("rendered/app.txt"), "hunter2");
+    case.assert_token_valid(&case.read("token"));
+    assert!(!case.path("secretid").exists(), "the secret_id file is consumed");
+    assert!(!case.path("agent.pid").exists(), "the pid file is removed at exit");
+    assert_eq!(
+        std::fs::read_dir(elsewhere.path()).unwrap().count(),
+        1,
+        "nothing is written next to the config file"
+    );
+}

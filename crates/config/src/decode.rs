@@ -251,8 +251,61 @@ impl<'s> Decoder<'s> {
         Some(value)
     }
 
+    /// A path to a file. Relative paths are allowed (they resolve against the working directory,
+    /// as in Vault Agent); what is refused is what neither agent would ever read as meant: a `~`
+    /// or a `$VARIABLE` that nobody expands, spaces around the path, and a file path that can
+    /// only name a directory.
     fn path(&mut self, node: &Node, path: &str) -> Option<PathBuf> {
-        self.non_empty_string(node, path).map(PathBuf::from)
+        let value = self.path_text(node, path)?;
+        let last = value.rsplit('/').next().unwrap_or_default();
+        if value.ends_with('/') || last == "." || last == ".." {
+            self.error_at(
+                node.span.start,
+                format!("`{path}` names a directory (`{value}`), but it must name a file"),
+                Some("end the path with the file's name".to_owned()),
+            );
+            return None;
+        }
+        Some(PathBuf::from(value))
+    }
+
+    /// A path to a directory (`vault.ca_path`): the checks of [`Self::path`] but the last.
+    fn directory(&mut self, node: &Node, path: &str) -> Option<PathBuf> {
+        self.path_text(node, path).map(PathBuf::from)
+    }
+
+    fn path_text(&mut self, node: &Node, path: &str) -> Option<String> {
+        let value = self.non_empty_string(node, path)?;
+        let problem = if value.trim() != value {
+            Some((
+                format!("`{path}` has spaces around the path: `\"{value}\"`"),
+                "remove the spaces; they would be part of the file's name".to_owned(),
+            ))
+        } else if value.starts_with('~') {
+            Some((
+                format!("`{path}` starts with `~` (`{value}`), which is not expanded to a home directory"),
+                "write the full path, such as `/home/vault/…`; Vault Agent does not expand `~` either".to_owned(),
+            ))
+        } else if let Some(variable) = environment_variable(&value) {
+            let whole = if variable == value {
+                String::new()
+            } else {
+                format!(" (`{value}`)")
+            };
+            Some((
+                format!("`{path}` contains `{variable}`{whole}: environment variables are not expanded in config files"),
+                "write the path itself; Vault Agent does not expand variables in paths either".to_owned(),
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some((message, hint)) => {
+                self.error_at(node.span.start, message, Some(hint));
+                None
+            }
+            None => Some(value),
+        }
     }
 
     fn bool(&mut self, node: &Node, path: &str) -> Option<bool> {
@@ -753,7 +806,7 @@ impl<'s> Decoder<'s> {
                     }
                 }
                 "ca_cert" => vault.ca_cert = self.path(&entry.value, &path),
-                "ca_path" => vault.ca_path = self.path(&entry.value, &path),
+                "ca_path" => vault.ca_path = self.directory(&entry.value, &path),
                 "client_cert" => vault.client_cert = self.path(&entry.value, &path),
                 "client_key" => vault.client_key = self.path(&entry.value, &path),
                 "tls_server_name" => vault.tls_server_name = self.server_name(&entry.value, &path),
@@ -1252,10 +1305,10 @@ impl<'s> Decoder<'s> {
                 }
                 "secret_id_file_path" => {
                     // An empty value means "no secret_id", as in Vault.
-                    secret_id = self
-                        .string(&entry.value, &field)
-                        .filter(|p| !p.trim().is_empty())
-                        .map(PathBuf::from)
+                    let empty = matches!(&entry.value.value, Value::String(p) if p.trim().is_empty());
+                    if !empty {
+                        secret_id = self.path(&entry.value, &field);
+                    }
                 }
                 "remove_secret_id_file_after_reading" => {
                     remove = self.bool(&entry.value, &field).unwrap_or(true)
@@ -1768,9 +1821,37 @@ fn parse_any_duration(text: &str) -> Option<Duration> {
     Some(total)
 }
 
+/// The first `$NAME` or `${NAME}` in a path, as a shell would expand it.
+fn environment_variable(text: &str) -> Option<&str> {
+    let start = text.find('$')?;
+    let rest = &text[start + 1..];
+    let end = if let Some(inner) = rest.strip_prefix('{') {
+        let close = inner.find('}')?;
+        (close > 0).then_some(close + 2)?
+    } else {
+        let length = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let first = rest.chars().next()?;
+        (length > 0 && (first.is_ascii_alphabetic() || first == '_')).then_some(length)?
+    };
+    Some(&text[start..start + 1 + end])
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_variables_in_paths() {
+        assert_eq!(environment_variable("$HOME/x"), Some("$HOME"));
+        assert_eq!(environment_variable("/a/${VAULT_DIR}/x"), Some("${VAULT_DIR}"));
+        assert_eq!(environment_variable("/a/$_x1.txt"), Some("$_x1"));
+        for literal in ["/a/b", "/a/$", "/a/$1", "/a/${}", "/a/${open", "/price$/x", "/a$-b"] {
+            assert_eq!(environment_variable(literal), None, "{literal}");
+        }
+    }
 
     #[test]
     fn durations() {
@@ -1830,3 +1911,4 @@ mod tests {
         );
     }
 }
+
