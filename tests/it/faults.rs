@@ -313,11 +313,20 @@ fn fifty_agents_at_once_all_succeed() {
 
 #[test]
 fn an_exhausted_secret_id_is_reported_and_a_new_secret_id_file_is_picked_up() {
+    refused_secret_id_at_re_login(&["secret_id_num_uses=1", "token_ttl=3s", "token_max_ttl=3s"]);
+}
+
+#[test]
+fn an_expired_secret_id_is_reported_and_a_new_secret_id_file_is_picked_up() {
+    // The secret_id lives 2 s; the re-login comes at about 4 s, near the token's max TTL.
+    refused_secret_id_at_re_login(&["secret_id_ttl=2s", "token_ttl=6s", "token_max_ttl=6s"]);
+}
+
+/// The first login works; the re-login near the token's max TTL is refused because the
+/// secret_id kept in memory is used up or expired; a new secret_id file is used at once.
+fn refused_secret_id_at_re_login(role_settings: &[&str]) {
     let case = Case::new();
-    let (role_id, secret_id) = case.server.approle(
-        "once",
-        &["secret_id_num_uses=1", "token_ttl=3s", "token_max_ttl=3s"],
-    );
+    let (role_id, secret_id) = case.server.approle("once", role_settings);
     std::fs::write(case.path("once.roleid"), role_id).unwrap();
     std::fs::write(case.path("once.secretid"), secret_id).unwrap();
     let config = case.config(
@@ -344,10 +353,16 @@ auto_auth {
         agent.log().contains("invalid role or secret ID")
     })
     .expect("a clear refusal");
+    // The secret_id file was consumed at the first login, so the one refused now is the copy
+    // kept in memory: the message says what happened and what to do.
     assert!(
-        agent
-            .log()
-            .contains("check the role_id and secret_id files"),
+        agent.log().contains(&format!(
+            "with the role_id from `{dir}/once.roleid` failed",
+            dir = case.dir.path().display()
+        )) && agent.log().contains(&format!(
+            "the secret_id read earlier from `{dir}/once.secretid` and kept in memory was refused: it has most likely expired (`secret_id_ttl`) or been used up (`secret_id_num_uses`); write a new secret_id to `{dir}/once.secretid` and vaultward logs in with it at once",
+            dir = case.dir.path().display()
+        )),
         "{}",
         agent.log()
     );

@@ -245,8 +245,9 @@ auto_auth {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains(&format!(
-            "error: AppRole login at `auth/approle` failed: POST {}/v1/auth/approle/login returned 400: invalid role or secret ID; check the role_id and secret_id files (exit_on_err is set, so vaultward exits instead of retrying)",
-            case.server.addr
+            "error: AppRole login at `auth/approle` with the role_id from `{dir}/roleid` failed: POST {}/v1/auth/approle/login returned 400: invalid role or secret ID; check the role_id in `{dir}/roleid` and the secret_id in `{dir}/secretid`; a secret_id stops working when it expires (`secret_id_ttl`) or is used up (`secret_id_num_uses`) (exit_on_err is set, so vaultward exits instead of retrying)",
+            case.server.addr,
+            dir = case.dir.path().display()
         )),
         "{stderr}"
     );
@@ -989,8 +990,14 @@ template {
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(case.read("rendered/app.txt"), "hunter2");
     case.assert_token_valid(&case.read("token"));
-    assert!(!case.path("secretid").exists(), "the secret_id file is consumed");
-    assert!(!case.path("agent.pid").exists(), "the pid file is removed at exit");
+    assert!(
+        !case.path("secretid").exists(),
+        "the secret_id file is consumed"
+    );
+    assert!(
+        !case.path("agent.pid").exists(),
+        "the pid file is removed at exit"
+    );
     assert_eq!(
         std::fs::read_dir(elsewhere.path()).unwrap().count(),
         1,

@@ -345,14 +345,12 @@ impl MethodLogin {
                     ),
                     (_, secret_id) => secret_id,
                 };
+                let advice = approle_advice(config, secret_id.is_some(), secret_id_from_file);
+                let role = format!("the role_id from `{}`", config.role_id_file_path.display());
                 let auth = client
                     .approle_login(&mount_path, &role_id, secret_id.as_ref(), namespace)
                     .await
-                    .map_err(refused(
-                        "AppRole",
-                        None,
-                        "check the role_id and secret_id files".to_owned(),
-                    ))?;
+                    .map_err(refused("AppRole", Some(role), advice))?;
                 *cached_role_id = Some(role_id);
                 if let Some(secret_id) = secret_id {
                     *cached_secret_id = Some(secret_id);
@@ -722,6 +720,28 @@ pub async fn login_with_backoff(
                 tokio::time::sleep(delay).await;
             }
         }
+    }
+}
+
+/// What to check when the server refuses an AppRole login, which depends on where the
+/// secret_id came from: the file (either may be wrong), memory (the file was consumed, so the
+/// secret_id kept since has most likely expired or been used up), or nowhere (a role without
+/// `bind_secret_id`).
+fn approle_advice(config: &AppRole, with_secret_id: bool, from_file: bool) -> String {
+    let role_file = config.role_id_file_path.display();
+    match (&config.secret_id_file_path, with_secret_id) {
+        (Some(path), true) if from_file => format!(
+            "check the role_id in `{role_file}` and the secret_id in `{}`; a secret_id stops working when it expires (`secret_id_ttl`) or is used up (`secret_id_num_uses`)",
+            path.display()
+        ),
+        (Some(path), true) => format!(
+            "the secret_id read earlier from `{}` and kept in memory was refused: it has most likely expired (`secret_id_ttl`) or been used up (`secret_id_num_uses`); write a new secret_id to `{}` and vaultward logs in with it at once",
+            path.display(),
+            path.display()
+        ),
+        _ => format!(
+            "check the role_id in `{role_file}`, and that the role does not need a secret_id (`bind_secret_id`)"
+        ),
     }
 }
 

@@ -293,8 +293,11 @@ impl<'s> Decoder<'s> {
                 format!(" (`{value}`)")
             };
             Some((
-                format!("`{path}` contains `{variable}`{whole}: environment variables are not expanded in config files"),
-                "write the path itself; Vault Agent does not expand variables in paths either".to_owned(),
+                format!(
+                    "`{path}` contains `{variable}`{whole}: environment variables are not expanded in config files"
+                ),
+                "write the path itself; Vault Agent does not expand variables in paths either"
+                    .to_owned(),
             ))
         } else {
             None
@@ -1305,7 +1308,8 @@ impl<'s> Decoder<'s> {
                 }
                 "secret_id_file_path" => {
                     // An empty value means "no secret_id", as in Vault.
-                    let empty = matches!(&entry.value.value, Value::String(p) if p.trim().is_empty());
+                    let empty =
+                        matches!(&entry.value.value, Value::String(p) if p.trim().is_empty());
                     if !empty {
                         secret_id = self.path(&entry.value, &field);
                     }
@@ -1838,7 +1842,6 @@ fn environment_variable(text: &str) -> Option<&str> {
     Some(&text[start..start + 1 + end])
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1846,9 +1849,20 @@ mod tests {
     #[test]
     fn environment_variables_in_paths() {
         assert_eq!(environment_variable("$HOME/x"), Some("$HOME"));
-        assert_eq!(environment_variable("/a/${VAULT_DIR}/x"), Some("${VAULT_DIR}"));
+        assert_eq!(
+            environment_variable("/a/${VAULT_DIR}/x"),
+            Some("${VAULT_DIR}")
+        );
         assert_eq!(environment_variable("/a/$_x1.txt"), Some("$_x1"));
-        for literal in ["/a/b", "/a/$", "/a/$1", "/a/${}", "/a/${open", "/price$/x", "/a$-b"] {
+        for literal in [
+            "/a/b",
+            "/a/$",
+            "/a/$1",
+            "/a/${}",
+            "/a/${open",
+            "/price$/x",
+            "/a$-b",
+        ] {
             assert_eq!(environment_variable(literal), None, "{literal}");
         }
     }
@@ -1911,4 +1925,3 @@ mod tests {
         );
     }
 }
-
