@@ -148,7 +148,8 @@ fn seed(case: &Case) {
     ]);
 }
 
-/// Runs `config` (with `{out}` set to `out`) through vaultward.
+/// Runs `config` (with `{out}` set to `out`) through vaultward as a Vault Agent user would:
+/// `agent -config=… -log-level=debug`, the address in `VAULT_ADDR`.
 fn run_vaultward(case: &Case, config: &str, out: &Path) -> String {
     std::fs::create_dir_all(out).unwrap();
     let path = out.join("config.hcl");
@@ -163,6 +164,7 @@ fn run_vaultward(case: &Case, config: &str, out: &Path) -> String {
     command
         .arg("agent")
         .arg(format!("-config={}", path.display()))
+        .arg("-log-level=debug")
         .env("VAULT_ADDR", &case.server.addr)
         .env("VAULTWARD_CMP_ENV", "from-env");
     let (output, _) = run_with_limit(&mut command, Duration::from_secs(60));
@@ -186,6 +188,7 @@ fn run_bao(case: &Case, config: &str, out: &Path) {
     command
         .arg("agent")
         .arg(format!("-config={}", path.display()))
+        .arg("-log-level=debug")
         .env("VAULT_ADDR", &case.server.addr)
         .env("HOME", out)
         .env("VAULTWARD_CMP_ENV", "from-env")
