@@ -212,21 +212,26 @@ auto_auth {
 }
 
 # A template rendered to a file. Repeatable; each block is rendered independently.
-# Templates are Handlebars with three helpers (see the README):
-#   {{#with (secret "secret/data/app/config")}}…{{/with}}  the whole response of GET <path>
-#   {{kv "secret/app/config" "password"}}                    one key of a KV v1 or v2 secret
-#   {{concat "secret/data/" name}}                           join strings, to compute paths
-# Output is not HTML-escaped.
+# Two languages are understood (see the README, Templates):
+# - Go templates in consul-template's syntax, as Vault Agent renders them (the second template
+#   below): {{ with secret "secret/data/app/config" }}{{ .Data.data.password }}{{ end }}
+# - Handlebars, with vaultward's helpers (this one):
+#     {{#with (secret "secret/data/app/config")}}…{{/with}}  the whole response of GET <path>
+#     {{kv "secret/app/config" "password"}}                    one key of a KV v1 or v2 secret
+#     {{concat "secret/data/" name}}                           join strings, to compute paths
+# Output is not HTML-escaped in either.
 template {
   # The template text, inline. Exactly one of `contents` and `source` is required.
   # `source = "/etc/vault/templates/app.env.hbs"` reads the template from a file instead; that
   # file must be readable when the agent starts (and when `vaultward validate` runs).
+  # `<<-EOT` removes the indentation of the closing `EOT` line from every line, as Vault
+  # Agent's HCL1 does (not HCL2's "smallest indentation"): indent the text as far as `EOT`.
   contents = <<-EOT
-    {{#with (secret "secret/data/app/config")}}
-    DB_USER={{data.data.username}}
-    DB_PASSWORD={{data.data.password}}
-    {{/with}}
-    API_KEY={{kv "secret/app/api" "key"}}
+  {{#with (secret "secret/data/app/config")}}
+  DB_USER={{data.data.username}}
+  DB_PASSWORD={{data.data.password}}
+  {{/with}}
+  API_KEY={{kv "secret/app/api" "key"}}
   EOT
 
   # The file the template renders into. Required. Written atomically, and only when the

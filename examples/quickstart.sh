@@ -112,10 +112,7 @@ bao_cli() { HOME="$WORK/home" BAO_ADDR="$ADDR" BAO_TOKEN="$ROOT_TOKEN" "$BAO" "$
 step "Enabling AppRole, writing a read-only policy and a role, storing a secret"
 bao_cli auth enable approle
 bao_cli policy write quickstart-read - <<'HCL'
-path "secret/*" {
-  capabilities = ["read"]
-}
-path "sys/internal/ui/mounts/*" {
+path "secret/data/app/*" {
   capabilities = ["read"]
 }
 HCL

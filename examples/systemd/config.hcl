@@ -34,9 +34,11 @@ auto_auth {
 template {
   destination = "/run/vaultward/app.env"
   perms       = 0640
+  # `<<-` removes the indentation of the closing `EOT` line from every line (as Vault Agent's
+  # HCL1 does), so the text is indented exactly as far as `EOT`.
   contents    = <<-EOT
-    DB_USER={{kv "secret/app/config" "username"}}
-    DB_PASSWORD={{kv "secret/app/config" "password"}}
+  DB_USER={{kv "secret/app/config" "username"}}
+  DB_PASSWORD={{kv "secret/app/config" "password"}}
   EOT
 }
 

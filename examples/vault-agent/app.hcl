@@ -28,12 +28,14 @@ template_config {
 template {
   destination = "/etc/secrets/app.env"
   perms       = "0600"
+  # `<<-` removes the closing `EOT` line's indentation from every line (HCL1, as Vault Agent
+  # reads it), so the text sits at the same indentation as `EOT`.
   contents    = <<-EOT
-    {{- with secret "secret/data/app/config" }}
-    {{- range $key, $value := .Data.data }}
-    {{ $key | toUpper }}={{ $value }}
-    {{- end }}
-    {{- end }}
+  {{ with secret "secret/data/app/config" -}}
+  {{ range $key, $value := .Data.data -}}
+  {{ $key | toUpper }}={{ $value }}
+  {{ end -}}
+  {{ end -}}
   EOT
 }
 

@@ -30,7 +30,7 @@
 <p>Some secrets:</p>
 {{- with secret "secret/data/app/config" }}
 <ul>
-<li><pre>username: {{ .Data.data.user }}</pre></li>
+<li><pre>username: {{ .Data.data.username }}</pre></li>
 <li><pre>password: {{ .Data.data.password }}</pre></li>
 </ul>
 {{ end }}

@@ -1,7 +1,8 @@
 //! The three clients and how each is set up for a run: vaultward, `bao agent`, the floor.
 //!
-//! vaultward and `bao agent` get the same HCL config (which both parse), differing only in the
-//! template syntax; the floor gets the same facts as flags. Each client gets its own directory
+//! vaultward and `bao agent` get the same HCL config with the same Go templates (which both
+//! parse), differing only in their output paths (vaultward can be given Handlebars templates
+//! instead, `--vaultward-syntax handlebars`); the floor gets the same facts as flags. Each client gets its own directory
 //! with its config, output directory, token sink, log and `HOME`; the environment is cleared
 //! (no `VAULT_*`/`BAO_*` variable leaks in) and the server address is in the config.
 
@@ -10,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use vaultward_bench::workload::{Shape, bao_template, destination, read_path, vaultward_template};
+use vaultward_bench::workload::{Shape, Syntax, destination, read_path, template};
 
 /// One of the clients compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,6 +59,9 @@ pub struct Paths {
     pub secret_id_file: PathBuf,
     /// Extra environment variables for vaultward only (`--vaultward-env`).
     pub vaultward_env: Vec<(String, OsString)>,
+    /// The template language vaultward is given (`--vaultward-syntax`; `bao agent` always
+    /// gets Go templates).
+    pub vaultward_syntax: Syntax,
 }
 
 /// Init (`exit_after_auth`) or long-running.
@@ -136,7 +140,8 @@ fn go_duration(duration: Duration) -> String {
     format!("{}ms", duration.as_millis())
 }
 
-/// The agent config (vaultward's and `bao agent`'s differ only in their template syntax).
+/// The agent config: the same for vaultward and `bao agent` but for the output paths (and the
+/// template syntax, when vaultward is given Handlebars).
 fn agent_config(
     client: Client,
     paths: &Paths,
@@ -175,8 +180,8 @@ fn agent_config(
     for index in 0..shape.templates {
         let read = read_path(prefix, shape.secret_of(index));
         let text = match client {
-            Client::Bao => bao_template(&read),
-            _ => vaultward_template(&read),
+            Client::Vaultward => template(paths.vaultward_syntax, &read),
+            _ => template(Syntax::Go, &read),
         };
         let _ = writeln!(
             config,

@@ -3,8 +3,8 @@
 //! - [`http`]: a minimal HTTP/1.1 client over one persistent loopback connection, used by the
 //!   floor client and by the benchmark's own set-up (writing secrets, rotating them).
 //! - [`workload`]: which secrets exist, which secret each template reads and what it renders
-//!   to, and the same template written for vaultward (handlebars) and for `bao agent` (Go
-//!   templates), so the three clients write byte-identical files.
+//!   to, and the template (in Go syntax for both agents, or in Handlebars for vaultward), so
+//!   the three clients write byte-identical files.
 //!
 //! This is a benchmark tool, not a library anyone links: failures abort.
 

@@ -82,6 +82,15 @@ enum Scenario {
     Soak,
 }
 
+/// A template language for vaultward's templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SyntaxArg {
+    /// consul-template's Go templates, as `bao agent` gets them.
+    Go,
+    /// vaultward's Handlebars templates.
+    Handlebars,
+}
+
 /// Benchmark vaultward against `bao agent` and a minimal client on a local OpenBao dev server.
 #[derive(Debug, Parser)]
 #[command(name = "vaultward-bench")]
@@ -114,6 +123,10 @@ struct Cli {
     /// try a setting: `--vaultward-env SSL_CERT_DIR=/nonexistent`.
     #[arg(long, value_name = "NAME=VALUE")]
     vaultward_env: Vec<String>,
+    /// The template language vaultward is given: `go`, the same template text as `bao agent`
+    /// (the default), or the same template in `handlebars`.
+    #[arg(long, value_enum, default_value_t = SyntaxArg::Go)]
+    vaultward_syntax: SyntaxArg,
     /// Leave the floor client out.
     #[arg(long)]
     no_floor: bool,
@@ -397,6 +410,10 @@ fn compare(
         clients.clone(),
         root,
     );
+    bench.paths.vaultward_syntax = match cli.vaultward_syntax {
+        SyntaxArg::Go => vaultward_bench::workload::Syntax::Go,
+        SyntaxArg::Handlebars => vaultward_bench::workload::Syntax::Handlebars,
+    };
     let load_before = procfs::load_average();
 
     println!("# vaultward benchmark\n");
@@ -421,6 +438,13 @@ fn compare(
             .map(|c| c.name())
             .collect::<Vec<_>>()
             .join(", ")
+    );
+    println!(
+        "- templates: Go for bao agent, {} for vaultward",
+        match cli.vaultward_syntax {
+            SyntaxArg::Go => "the same Go templates",
+            SyntaxArg::Handlebars => "Handlebars",
+        }
     );
     if !cli.vaultward_env.is_empty() {
         println!(

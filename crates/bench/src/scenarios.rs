@@ -77,6 +77,7 @@ impl Bench {
                 role_id_file,
                 secret_id_file,
                 vaultward_env,
+                vaultward_syntax: vaultward_bench::workload::Syntax::Go,
             },
             _server: server,
             audit,

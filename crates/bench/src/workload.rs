@@ -2,9 +2,11 @@
 //!
 //! Secret `j` lives at `secret/<prefix>/s<j>` (API path `secret/data/<prefix>/s<j>`) and holds
 //! `user` and `password`. Template `i` reads secret `i % secrets` and renders
-//! `user=…\npassword=…\n` to `t<i>.txt` in the destination directory. The vaultward and
-//! `bao agent` template texts below render exactly that, and so does the floor client, so the
-//! benchmark can check every file after every run.
+//! `user=…\npassword=…\n` to `t<i>.txt` in the destination directory. Both agents get the
+//! same Go (consul-template) template text by default; vaultward can be given the same template
+//! in its Handlebars syntax instead (`--vaultward-syntax handlebars`). Every text renders
+//! exactly that, and so does the floor client, so the benchmark can check every file after
+//! every run.
 
 use std::path::{Path, PathBuf};
 
@@ -47,15 +49,32 @@ pub fn render(user: &str, password: &str) -> String {
     format!("user={user}\npassword={password}\n")
 }
 
-/// The template in vaultward's handlebars syntax.
-pub fn vaultward_template(read_path: &str) -> String {
+/// A template language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    /// consul-template's Go templates, which both agents read.
+    Go,
+    /// vaultward's Handlebars templates.
+    Handlebars,
+}
+
+/// The template of secret `read_path` in `syntax`.
+pub fn template(syntax: Syntax, read_path: &str) -> String {
+    match syntax {
+        Syntax::Go => go_template(read_path),
+        Syntax::Handlebars => handlebars_template(read_path),
+    }
+}
+
+/// The template in vaultward's Handlebars syntax.
+pub fn handlebars_template(read_path: &str) -> String {
     format!(
         "{{{{#with (secret \"{read_path}\")}}}}user={{{{data.data.user}}}}\npassword={{{{data.data.password}}}}\n{{{{/with}}}}"
     )
 }
 
-/// The template in `bao agent`'s Go template syntax.
-pub fn bao_template(read_path: &str) -> String {
+/// The template in Go template syntax, which both agents read.
+pub fn go_template(read_path: &str) -> String {
     format!(
         "{{{{ with secret \"{read_path}\" }}}}user={{{{ .Data.data.user }}}}\npassword={{{{ .Data.data.password }}}}\n{{{{ end }}}}"
     )
@@ -68,11 +87,11 @@ mod tests {
     #[test]
     fn templates_read_the_same_path() {
         assert_eq!(
-            vaultward_template("secret/data/b/s1"),
+            handlebars_template("secret/data/b/s1"),
             "{{#with (secret \"secret/data/b/s1\")}}user={{data.data.user}}\npassword={{data.data.password}}\n{{/with}}"
         );
         assert_eq!(
-            bao_template("secret/data/b/s1"),
+            go_template("secret/data/b/s1"),
             "{{ with secret \"secret/data/b/s1\" }}user={{ .Data.data.user }}\npassword={{ .Data.data.password }}\n{{ end }}"
         );
         let shape = Shape {
