@@ -265,17 +265,20 @@ pub fn compile_templates(
             TemplateSource::File(path) => Some(path.as_path()),
             TemplateSource::Contents(_) => None,
         };
-        let syntax = match template.engine.unwrap_or(default_engine) {
+        let engine = template.engine.unwrap_or(default_engine);
+        let syntax = match engine {
             TemplateEngine::Go => Syntax::Go,
             TemplateEngine::Handlebars => Syntax::Handlebars,
             TemplateEngine::Auto => detect_syntax(&text, source_path),
         };
-        debug!(template = %name, ?syntax, "Template syntax.");
+        let detected = engine == TemplateEngine::Auto;
+        debug!(template = %name, ?syntax, detected, "Template syntax.");
         specs.push(TemplateSpec {
             name,
             text,
             error_on_missing_key: template.error_on_missing_key,
             syntax,
+            detected,
             destination: Some(template.destination.clone()),
         });
     }

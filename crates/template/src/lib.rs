@@ -96,13 +96,22 @@ pub enum Syntax {
 /// `{{~`) or the Handlebars-only helpers `kv` and `concat` is Handlebars, and any other text
 /// is Go (a Vault Agent template works unchanged).
 pub fn detect_syntax(text: &str, source: Option<&Path>) -> Syntax {
+    match handlebars_marker(text, source) {
+        Some(_) => Syntax::Handlebars,
+        None => Syntax::Go,
+    }
+}
+
+/// What makes [`detect_syntax`] choose Handlebars (for messages: "the `{{#with` tag"), or
+/// `None` when it chooses Go.
+pub fn handlebars_marker(text: &str, source: Option<&Path>) -> Option<String> {
     if let Some(extension) = source
         .and_then(Path::extension)
         .and_then(|extension| extension.to_str())
     {
         match extension {
-            "hbs" | "handlebars" => return Syntax::Handlebars,
-            "ctmpl" => return Syntax::Go,
+            "hbs" | "handlebars" => return Some(format!("its `.{extension}` file name")),
+            "ctmpl" => return None,
             _ => {}
         }
     }
@@ -111,7 +120,12 @@ pub fn detect_syntax(text: &str, source: Option<&Path>) -> Syntax {
         let after = &rest[open + 2..];
         let tag = after.trim_start_matches('{');
         if tag.starts_with(['#', '/', '^', '!', '>', '~']) {
-            return Syntax::Handlebars;
+            let shown: String = tag
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '}' && *c != '(')
+                .take(20)
+                .collect();
+            return Some(format!("the Handlebars tag `{{{{{shown}`"));
         }
         let word = tag
             .trim_start()
@@ -119,11 +133,11 @@ pub fn detect_syntax(text: &str, source: Option<&Path>) -> Syntax {
             .next()
             .unwrap_or_default();
         if matches!(word, "kv" | "concat") {
-            return Syntax::Handlebars;
+            return Some(format!("the Handlebars helper `{word}`"));
         }
         rest = after;
     }
-    Syntax::Go
+    None
 }
 
 /// A failed read.
@@ -241,6 +255,9 @@ pub struct TemplateSpec {
     pub error_on_missing_key: bool,
     /// Its language.
     pub syntax: Syntax,
+    /// True when `syntax` was detected (`engine = "auto"`) rather than set in the config;
+    /// messages about the wrong language then say what it was detected from.
+    pub detected: bool,
     /// Its destination file (`pkiCert` keeps its certificate there).
     pub destination: Option<std::path::PathBuf>,
 }
@@ -345,9 +362,15 @@ impl Engine {
                 &mut lenient
             };
             if looks_like_go_template(&spec.text) {
+                let message = match handlebars_marker(&spec.text, None) {
+                    Some(marker) if spec.detected => format!(
+                        "this template mixes Go template syntax (consul-template, as Vault Agent uses) with Handlebars ({marker} made vaultward read it as Handlebars): write it all in Go, `{{{{ with secret \"secret/data/app\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}`, or all in Handlebars, `{{{{#with (secret \"secret/data/app\")}}}}{{{{data.data.password}}}}{{{{/with}}}}`"
+                    ),
+                    _ => GO_TEMPLATE_MESSAGE.to_owned(),
+                };
                 errors.push(CompileError {
                     template: spec.name.clone(),
-                    message: GO_TEMPLATE_MESSAGE.to_owned(),
+                    message,
                 });
                 continue;
             }

@@ -73,6 +73,7 @@ fn go(text: &str) -> TemplateSpec {
         text: text.to_owned(),
         error_on_missing_key: false,
         syntax: Syntax::Go,
+        detected: false,
         destination: None,
     }
 }

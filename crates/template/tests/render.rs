@@ -57,6 +57,7 @@ fn spec(name: &str, text: &str, strict: bool) -> TemplateSpec {
         text: text.to_owned(),
         error_on_missing_key: strict,
         syntax: Syntax::Handlebars,
+        detected: false,
         destination: None,
     }
 }
@@ -331,6 +332,34 @@ fn go_template_syntax_in_a_handlebars_template_is_recognised_and_translated() {
     assert_eq!(
         errors[0].to_string(),
         "go: this is Go template syntax (consul-template, as Vault Agent uses) in a template set to `engine = \"handlebars\"`: remove that setting (Go syntax is detected) or set `engine = \"go\"`; in Handlebars, `{{ with secret \"secret/data/app\" }}{{ .Data.data.password }}{{ end }}` is written `{{#with (secret \"secret/data/app\")}}{{data.data.password}}{{/with}}`"
+    );
+}
+
+#[test]
+fn a_detected_mix_of_go_and_handlebars_names_what_it_was_detected_from() {
+    let text = "{{#with (secret \"secret/data/app/config\")}}{{ .Data.data.password }}{{/with}}";
+    assert_eq!(
+        vaultward_template::detect_syntax(text, None),
+        Syntax::Handlebars
+    );
+    let errors = Engine::new(vec![TemplateSpec {
+        detected: true,
+        ..spec("mixed", text, false)
+    }])
+    .err()
+    .unwrap();
+    assert_eq!(
+        errors[0].to_string(),
+        "mixed: this template mixes Go template syntax (consul-template, as Vault Agent uses) with Handlebars (the Handlebars tag `{{#with` made vaultward read it as Handlebars): write it all in Go, `{{ with secret \"secret/data/app\" }}{{ .Data.data.password }}{{ end }}`, or all in Handlebars, `{{#with (secret \"secret/data/app\")}}{{data.data.password}}{{/with}}`"
+    );
+    assert_eq!(
+        vaultward_template::handlebars_marker("{{kv \"secret/a\" \"b\"}} {{ .X }}", None).as_deref(),
+        Some("the Handlebars helper `kv`")
+    );
+    assert_eq!(
+        vaultward_template::handlebars_marker("x", Some(std::path::Path::new("/t/app.hbs")))
+            .as_deref(),
+        Some("its `.hbs` file name")
     );
 }
 
