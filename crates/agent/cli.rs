@@ -64,6 +64,22 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
         .collect()
 }
 
+/// Rewrites clap's message so flags appear as they were typed: [`normalize_args`] turns
+/// `-bogus` into `--bogus`, which the user never wrote.
+pub fn as_typed(message: &str, typed: &[OsString]) -> String {
+    let mut text = message.to_owned();
+    for arg in typed.iter().skip(1).filter_map(|arg| arg.to_str()) {
+        if arg.starts_with("--") || !arg.starts_with('-') || arg.len() < 3 {
+            continue;
+        }
+        let name = arg.split_once('=').map_or(arg, |(name, _)| name);
+        for shown in [arg, name] {
+            text = text.replace(&format!("'-{shown}'"), &format!("'{shown}'"));
+        }
+    }
+    text
+}
+
 /// vaultward: AppRole auto-auth, token sinks and secret templates for Vault and OpenBao.
 #[derive(Debug, Parser)]
 #[command(name = "vaultward", disable_version_flag = true)]
@@ -155,6 +171,21 @@ pub enum LogFormat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_name_flags_as_typed() {
+        let typed: Vec<OsString> = ["vaultward", "agent", "-bogus=1", "--other", "-x"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(
+            as_typed(
+                "error: unexpected argument '--bogus' found; '--other' and '-x'",
+                &typed
+            ),
+            "error: unexpected argument '-bogus' found; '--other' and '-x'"
+        );
+    }
 
     fn parse(args: &[&str]) -> Cli {
         Cli::try_parse_from(normalize_args(args.iter().map(OsString::from))).unwrap()

@@ -180,7 +180,11 @@ impl Daemon {
         let all: Vec<usize> = (0..self.agent.engine.len()).collect();
         self.render(&all).await?;
         crate::systemd::notify("READY=1");
-        info!("Initial render done; keeping the token and templates fresh.");
+        if self.agent.engine.is_empty() {
+            info!("Token written; keeping it fresh.");
+        } else {
+            info!("Initial render done; keeping the token and templates fresh.");
+        }
         let signals = Arc::clone(&self.signals);
         self.event_loop(&signals, reload).await
     }
@@ -339,6 +343,9 @@ impl Daemon {
             .failed_reads()
             .iter()
             .any(|(_, fetch_error)| fetch_error.denied);
+        // A refusal because the token itself is gone is not the templates' fault: say that
+        // once, instead of "check the token's policies" for every template.
+        let token_gone = denied && !self.login_pending && self.token_is_gone().await;
         for (index, failure) in &failures {
             let base = &self.agent.backoff;
             let entry = self.retries.entry(*index).or_insert_with(|| {
@@ -348,9 +355,13 @@ impl Daemon {
             });
             let delay = entry.1.next_delay();
             entry.0 = later(delay);
-            warn!(error = %failure, retry_in = ?delay, "Template could not be rendered; it will be retried.");
+            if token_gone {
+                debug!(error = %failure, retry_in = ?delay, "Template could not be rendered with the refused token; it will be retried.");
+            } else {
+                warn!(error = %failure, retry_in = ?delay, "Template could not be rendered; it will be retried.");
+            }
         }
-        if denied && !self.login_pending && self.token_is_gone().await {
+        if token_gone {
             warn!(
                 "A read was refused because the token is no longer valid (revoked?); logging in again now."
             );

@@ -37,13 +37,19 @@ const EXIT_USAGE: u8 = 64;
 const EXIT_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
-    let args = cli::normalize_args(std::env::args_os());
+    let typed: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let args = cli::normalize_args(typed.iter().cloned());
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
+        Err(error) if error.use_stderr() => {
+            // Messages name flags as they were typed (`-bogus`), not as clap saw them.
+            let text = cli::as_typed(&error.render().to_string(), &typed);
+            let _ = write!(std::io::stderr(), "{text}");
+            return ExitCode::from(EXIT_USAGE);
+        }
         Err(error) => {
-            let code = if error.use_stderr() { EXIT_USAGE } else { 0 };
             let _ = error.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
         }
     };
     match cli.command {
@@ -132,14 +138,7 @@ fn agent(args: &AgentArgs) -> ExitCode {
         }
     };
     let env = |name: &str| std::env::var(name).ok();
-    let level = args
-        .log_level
-        .or_else(|| {
-            settings::env_setting(&env, "LOG_LEVEL")
-                .and_then(|(value, _)| logging::parse_level(&value))
-        })
-        .or_else(|| config.log_level.as_deref().and_then(logging::parse_level))
-        .unwrap_or(LogLevel::Info);
+    let level = log_level(args, &config);
     let format = args
         .log_format
         .or_else(|| {
@@ -149,6 +148,33 @@ fn agent(args: &AgentArgs) -> ExitCode {
         .or_else(|| config.log_format.as_deref().and_then(logging::parse_format))
         .unwrap_or(LogFormat::Standard);
     let set_level = logging::init(level, format);
+    // An unknown value in the environment does not stop the agent (the file or the default
+    // applies), but it is said, since `-log-level=verbose` would be an error.
+    for (name, known, flag_set) in [
+        (
+            "LOG_LEVEL",
+            "trace, debug, info, warn or error",
+            args.log_level.is_some(),
+        ),
+        ("LOG_FORMAT", "standard or json", args.log_format.is_some()),
+    ] {
+        if let Some((value, variable)) = settings::env_setting(&env, name)
+            && !flag_set
+        {
+            let understood = if name == "LOG_LEVEL" {
+                logging::parse_level(&value).is_some()
+            } else {
+                logging::parse_format(&value).is_some()
+            };
+            if !understood {
+                tracing::warn!(
+                    variable,
+                    value,
+                    "Ignoring {variable}: it is not one of {known}."
+                );
+            }
+        }
+    }
 
     let resolved = match settings::resolve(
         &config.vault,

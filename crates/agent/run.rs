@@ -92,6 +92,11 @@ pub async fn agent(
             resolved.address_source
         );
     }
+    if resolved.address_source == "the default" {
+        warn!(
+            "No server address is set, so the default is used; set `vault.address` in the config, BAO_ADDR or VAULT_ADDR, or -address if the server is elsewhere."
+        );
+    }
     if resolved.client.tls_skip_verify {
         warn!(
             "TLS verification of the server is disabled (tls_skip_verify); anyone on the path can read the token."

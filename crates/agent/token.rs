@@ -134,14 +134,14 @@ impl TokenTask {
     /// Logs what the server says about the token (type, TTL, renewable).
     async fn describe(&self) {
         if self.token.wrapped {
-            info!(accessor = %self.token.accessor, "Logged in with a wrapped result (method wrap_ttl): the sink holds the wrapping token; nothing to renew until new credentials arrive.");
+            info!(accessor = %self.token.logged_accessor(), "Logged in with a wrapped result (method wrap_ttl): the sink holds the wrapping token; nothing to renew until new credentials arrive.");
             return;
         }
         match self.client.lookup_self(&self.token.secret).await {
             Ok(response) => {
                 let data = &response["data"];
                 debug!(
-                    accessor = %self.token.accessor,
+                    accessor = %self.token.logged_accessor(),
                     kind = data["type"].as_str().unwrap_or_default(),
                     ttl = data["ttl"].as_u64().unwrap_or(0),
                     renewable = data["renewable"].as_bool().unwrap_or(false),
@@ -230,7 +230,7 @@ impl TokenTask {
             // retried with backoff).
             let lease = token.lease_duration;
             warn!(
-                accessor = %token.accessor,
+                accessor = %token.logged_accessor(),
                 ttl = ?lease,
                 "The token file still holds the current token, which can no longer be renewed; write a new token to the file before it expires."
             );

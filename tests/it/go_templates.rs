@@ -360,3 +360,48 @@ fn vault_agent_example_configs_render_what_bao_agent_renders() {
         }
     }
 }
+
+/// The HCL1 details Vault Agent configs rely on: quoted strings with Go escapes and `$${`
+/// kept as written, `<<-EOT` heredocs that cannot be unindented (a blank line), heredocs in a
+/// file with CRLF line ends, Go comments in templates.
+#[test]
+fn hcl_strings_heredocs_and_comments_render_what_bao_agent_renders() {
+    let case = Case::new();
+    let header = "exit_after_auth = true\n\
+         auto_auth {\n  method \"approle\" {\n    config = {\n      role_id_file_path = \"{dir}/roleid\"\n      secret_id_file_path = \"{dir}/secretid\"\n      remove_secret_id_file_after_reading = false\n    }\n  }\n  sink \"file\" {\n    config = { path = \"{out}/token\" }\n  }\n}\n";
+    let templates = [
+        (
+            "quoted.txt",
+            "  contents = \"y=$${bar} w=%%{q} ${x} \\x41\\101\\t|\\u00e9\"\n",
+        ),
+        (
+            "blank-line.txt",
+            "  contents = <<-EOT\n    a\n\n    {{ with secret \"secret/data/app/config\" }}{{ .Data.data.password }}{{ end }}\n    EOT\n",
+        ),
+        (
+            "less-indented.txt",
+            "  contents = <<-EOT\n    a\n  b\n    EOT\n",
+        ),
+        (
+            "comment.txt",
+            "  contents = <<EOT\n{{/* the database password */}}{{ with secret \"secret/data/app/config\" }}{{- /* trimmed */ -}} {{ .Data.data.password }}{{ end }}\nEOT\n",
+        ),
+    ];
+    let mut config = header.to_owned();
+    for (name, body) in templates {
+        config.push_str(&format!(
+            "template {{\n  destination = \"{{out}}/{name}\"\n{body}}}\n"
+        ));
+    }
+    let crlf = config.replace('\n', "\r\n");
+    let names: Vec<&str> = templates.iter().map(|(name, _)| *name).collect();
+    for (label, text) in [("lf", &config), ("crlf", &crlf)] {
+        let ours = case.path(&format!("vaultward-{label}"));
+        let theirs = case.path(&format!("bao-{label}"));
+        run_vaultward(&case, text, &ours);
+        run_bao(&case, text, &theirs);
+        assert_same_files(&names, &ours, &theirs);
+    }
+    let quoted = std::fs::read_to_string(case.path("vaultward-lf/quoted.txt")).unwrap();
+    assert_eq!(quoted, "y=$${bar} w=%%{q} ${x} AA\t|é");
+}

@@ -1004,3 +1004,36 @@ template {
         "nothing is written next to the config file"
     );
 }
+
+/// A second run of an `exit_after_auth` job finds no secret_id file (the first run's login
+/// removed it, as configured by default): the error says so and what to do.
+#[test]
+fn a_secret_id_file_consumed_by_an_earlier_run_is_explained() {
+    let case = Case::new();
+    let config = case.config(
+        "config.hcl",
+        r#"
+exit_after_auth = true
+auto_auth {
+  method "approle" {
+    exit_on_err = true
+    config {
+      role_id_file_path   = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+    }
+  }
+  sink "file" { config { path = "{dir}/token" } }
+}
+"#,
+    );
+    let (first, _) = case.agent(&config, &[]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(!case.path("secretid").exists());
+    let (second, _) = case.agent(&config, &[]);
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    let expected = format!(
+        "the secret_id file `{}` does not exist; a successful login removes it (`remove_secret_id_file_after_reading = true`, the default), so each new start needs a new secret_id written there (or set `remove_secret_id_file_after_reading = false` to keep the file)",
+        case.path("secretid").display()
+    );
+    assert!(text(&second).contains(&expected), "{}", text(&second));
+}

@@ -60,6 +60,18 @@ pub struct Token {
     pub wrapped: bool,
 }
 
+impl Token {
+    /// The accessor for log lines: batch tokens have none, which is said rather than logged
+    /// as an empty field.
+    pub fn logged_accessor(&self) -> &str {
+        if self.accessor.is_empty() {
+            "none (batch token)"
+        } else {
+            &self.accessor
+        }
+    }
+}
+
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Token")
@@ -96,6 +108,17 @@ pub enum AuthError {
         /// The IO error.
         #[source]
         source: io::Error,
+    },
+    /// A credential file that logins consume is missing and no earlier value is known: most
+    /// likely an earlier run's login removed it.
+    #[error("the {what} file `{}` does not exist; a successful login removes it (`{key} = true`, the default), so each new start needs a new {what} written there (or set `{key} = false` to keep the file)", path.display())]
+    Consumed {
+        /// What the file holds ("secret_id", "JWT").
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The config key that removes it.
+        key: &'static str,
     },
     /// A credential file was empty and no earlier value is known.
     #[error("the {what} file `{}` is empty", path.display())]
@@ -314,11 +337,16 @@ impl MethodLogin {
                     Some(path) => match read_optional(path) {
                         Ok(Some(value)) => (Some(value), true),
                         Ok(None) => (
-                            Some(read_credential(
-                                "secret_id",
-                                path,
-                                cached_secret_id.as_ref(),
-                            )?),
+                            Some(
+                                read_credential("secret_id", path, cached_secret_id.as_ref())
+                                    .map_err(|error| {
+                                        consumed(
+                                            error,
+                                            config.remove_secret_id_file_after_reading,
+                                            "remove_secret_id_file_after_reading",
+                                        )
+                                    })?,
+                            ),
                             false,
                         ),
                         Err(source) => {
@@ -382,7 +410,16 @@ impl MethodLogin {
             State::Jwt { config, jwt } => {
                 let (fresh, from_file) = match read_optional(&config.path) {
                     Ok(Some(value)) => (value, true),
-                    Ok(None) => (read_credential("JWT", &config.path, jwt.as_ref())?, false),
+                    Ok(None) => (
+                        read_credential("JWT", &config.path, jwt.as_ref()).map_err(|error| {
+                            consumed(
+                                error,
+                                config.remove_jwt_after_reading,
+                                "remove_jwt_after_reading",
+                            )
+                        })?,
+                        false,
+                    ),
                     Err(source) => {
                         return Err(AuthError::ReadCredential {
                             what: "JWT",
@@ -586,6 +623,19 @@ fn read_credential(
     }
 }
 
+/// A missing credential file that logins remove (`removes`, by the config key `key`) is
+/// reported as probably consumed by an earlier login.
+fn consumed(error: AuthError, removes: bool, key: &'static str) -> AuthError {
+    match error {
+        AuthError::ReadCredential { what, path, source }
+            if removes && source.kind() == io::ErrorKind::NotFound =>
+        {
+            AuthError::Consumed { what, path, key }
+        }
+        other => other,
+    }
+}
+
 /// The trimmed content of a file; `None` when it is missing or blank.
 fn read_optional(path: &Path) -> io::Result<Option<SecretString>> {
     match std::fs::read_to_string(path) {
@@ -683,7 +733,7 @@ pub async fn login_with_backoff(
             Ok(token) => {
                 backoff.reset();
                 info!(
-                    accessor = %token.accessor,
+                    accessor = %token.logged_accessor(),
                     ttl = ?token.lease_duration,
                     renewable = token.renewable,
                     "Authenticated with {} at {}.",
@@ -705,10 +755,16 @@ pub async fn login_with_backoff(
                          `sys/locked-users/<mount accessor>/unlock/<role_id>`. Retrying with backoff."
                     );
                 } else if failure.is_refused() {
+                    // Only AppRole has the server's user lockout after repeated failures.
+                    let lockout = if method.method_name() == "AppRole" {
+                        " (a server locks a role after repeated failures)"
+                    } else {
+                        ""
+                    };
                     error!(
                         error = %failure,
                         retry_in = ?delay,
-                        "The server refused the {} credentials; {}. Retrying with backoff (a server locks a role after repeated failures).",
+                        "The server refused the {} credentials; {}. Retrying with backoff{lockout}.",
                         method.method_name(),
                         failure.advice().unwrap_or("check them")
                     );

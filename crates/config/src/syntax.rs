@@ -176,8 +176,10 @@ fn chars_in(bytes: &[u8]) -> usize {
     bytes.iter().filter(|byte| (**byte & 0xC0) != 0x80).count()
 }
 
-/// Resolves the escapes of an HCL quoted string body (without the quotes). `${…}` and `%{…}`
-/// are kept verbatim, except `$${` and `%%{`, which HCL2 uses to escape them.
+/// Resolves the escapes of an HCL quoted string body (without the quotes) as HCL1, the
+/// dialect Vault Agent reads, does: Go's escapes (`\n`, `\t`, `\"`, `\\`, `\a`, `\b`, `\f`,
+/// `\v`, `\r`, `\xHH`, `\OOO`, `\uHHHH`, `\UHHHHHHHH`, and `\/`), while `${…}`, `%{…}`, `$${`
+/// and `%%{` are kept verbatim (HCL2 would turn `$${` into `${`; Vault Agent does not).
 pub fn unescape(body: &str) -> Result<String, String> {
     let mut out = String::with_capacity(body.len());
     let mut chars = body.chars().peekable();
@@ -190,6 +192,32 @@ pub fn unescape(body: &str) -> Result<String, String> {
                 Some('"') => out.push('"'),
                 Some('\\') => out.push('\\'),
                 Some('/') => out.push('/'),
+                Some('a') => out.push('\u{7}'),
+                Some('b') => out.push('\u{8}'),
+                Some('f') => out.push('\u{c}'),
+                Some('v') => out.push('\u{b}'),
+                Some(first @ ('x' | '0'..='7')) => {
+                    let (radix, rest, shown) = if first == 'x' {
+                        (16, 2, String::from("x"))
+                    } else {
+                        (8, 2, first.to_string())
+                    };
+                    let digits: String = (0..rest).filter_map(|_| chars.next()).collect();
+                    let text = if first == 'x' {
+                        digits.clone()
+                    } else {
+                        format!("{first}{digits}")
+                    };
+                    let byte = u8::from_str_radix(&text, radix)
+                        .ok()
+                        .filter(|byte| byte.is_ascii())
+                        .ok_or_else(|| {
+                            format!(
+                                "invalid escape `\\{shown}{digits}`: it must stand for an ASCII character (below `\\x80`)"
+                            )
+                        })?;
+                    out.push(char::from(byte));
+                }
                 Some(kind @ ('u' | 'U')) => {
                     let digits = if kind == 'u' { 4 } else { 8 };
                     let hex: String = (0..digits).filter_map(|_| chars.next()).collect();
@@ -202,15 +230,6 @@ pub fn unescape(body: &str) -> Result<String, String> {
                 Some(other) => return Err(format!("unknown escape `\\{other}` in a string")),
                 None => return Err("a string ends with a lone `\\`".to_owned()),
             },
-            '$' | '%' if chars.peek() == Some(&c) => {
-                // `$${` → `${` and `%%{` → `%{`; a lone `$$` stays as written.
-                let mut lookahead = chars.clone();
-                lookahead.next();
-                if lookahead.peek() == Some(&'{') {
-                    chars.next();
-                }
-                out.push(c);
-            }
             other => out.push(other),
         }
     }
@@ -221,9 +240,13 @@ pub fn unescape(body: &str) -> Result<String, String> {
 ///
 /// `<<-` follows HCL1, which Vault Agent and OpenBao Agent parse configs with (not HCL2): the
 /// indentation of the closing `EOT` line is removed from every line when every line starts
-/// with it; otherwise the text is kept as written, minus its trailing whitespace. (HCL2 removes
-/// the smallest indentation of the lines instead, which would render templates differently.)
+/// with it; otherwise the text is kept as written, minus the spaces and tabs at its very end.
+/// (HCL2 removes the smallest indentation of the lines instead, which would render templates
+/// differently.) Line ends are `\n` whatever the file uses, as HCL1 reads a CRLF file.
 pub fn heredoc_body(source: &str) -> Option<String> {
+    if source.contains("\r\n") {
+        return heredoc_body(&source.replace("\r\n", "\n"));
+    }
     let rest = source.strip_prefix("<<")?;
     let (indented, rest) = match rest.strip_prefix('-') {
         Some(rest) => (true, rest),
@@ -249,7 +272,7 @@ pub fn heredoc_body(source: &str) -> Option<String> {
         .iter()
         .all(|line| line.starts_with(closing_indent))
     {
-        return Some(text.trim_end().to_owned());
+        return Some(text.trim_end_matches([' ', '\t']).to_owned());
     }
     let mut out: Vec<&str> = body_lines
         .iter()
@@ -293,10 +316,22 @@ mod tests {
     #[test]
     fn unescapes() {
         assert_eq!(
-            unescape(r#"a\"b\\c\n ${x} $${y} \u00e9"#).unwrap(),
-            "a\"b\\c\n ${x} ${y} é"
+            unescape(r#"a\"b\\c\n ${x} $${y} %%{z} \u00e9"#).unwrap(),
+            "a\"b\\c\n ${x} $${y} %%{z} é"
+        );
+        assert_eq!(
+            unescape(r"\x41\101\a\b\f\v\/").unwrap(),
+            "AA\u{7}\u{8}\u{c}\u{b}/"
         );
         assert!(unescape(r"\q").is_err());
+        assert_eq!(
+            unescape(r"\xff").unwrap_err(),
+            r"invalid escape `\xff`: it must stand for an ASCII character (below `\x80`)"
+        );
+        assert_eq!(
+            unescape(r"\777").unwrap_err(),
+            r"invalid escape `\777`: it must stand for an ASCII character (below `\x80`)"
+        );
     }
 
     #[test]
@@ -314,10 +349,17 @@ mod tests {
             heredoc_body("<<-EOT\n    a\n      b\n  EOT\n").unwrap(),
             "  a\n    b\n"
         );
-        // A line without that indentation (an empty one too) keeps the text as written.
+        // A line without that indentation (an empty one too) keeps the text as written,
+        // its final line end included (as bao agent renders it).
         assert_eq!(
             heredoc_body("<<-EOT\n    a\n\n    b\n    EOT").unwrap(),
-            "    a\n\n    b"
+            "    a\n\n    b\n"
         );
+        // CRLF line ends are read as LF.
+        assert_eq!(
+            heredoc_body("<<EOT\r\na\r\nb\r\nEOT\r\n").unwrap(),
+            "a\nb\n"
+        );
+        assert_eq!(heredoc_body("<<-EOT\r\n  a\r\n  EOT").unwrap(), "a\n");
     }
 }

@@ -93,8 +93,8 @@ pub enum Syntax {
 /// Which syntax a template is in when its config does not say: a `source` file named
 /// `*.hbs` / `*.handlebars` is Handlebars and `*.ctmpl` (consul-template's) is Go;
 /// otherwise a text with Handlebars block or comment tags (`{{#`, `{{/`, `{{^`, `{{!`, `{{>`,
-/// `{{~`) or the Handlebars-only helpers `kv` and `concat` is Handlebars, and any other text
-/// is Go (a Vault Agent template works unchanged).
+/// `{{~`; a Go comment `{{/* … */}}` is not one) or the Handlebars-only helpers `kv` and
+/// `concat` is Handlebars, and any other text is Go (a Vault Agent template works unchanged).
 pub fn detect_syntax(text: &str, source: Option<&Path>) -> Syntax {
     match handlebars_marker(text, source) {
         Some(_) => Syntax::Handlebars,
@@ -119,6 +119,11 @@ pub fn handlebars_marker(text: &str, source: Option<&Path>) -> Option<String> {
     while let Some(open) = rest.find("{{") {
         let after = &rest[open + 2..];
         let tag = after.trim_start_matches('{');
+        // `{{/* … */}}` is a Go comment, not a Handlebars closing tag.
+        if tag.starts_with("/*") {
+            rest = after;
+            continue;
+        }
         if tag.starts_with(['#', '/', '^', '!', '>', '~']) {
             let shown: String = tag
                 .chars()

@@ -251,6 +251,14 @@ fn syntax_is_detected_from_the_file_name_then_the_text() {
         Syntax::Handlebars
     );
     assert_eq!(detect_syntax("plain text", None), Syntax::Go);
+    // Go comments are not Handlebars closing tags.
+    for commented in [
+        "{{/* the database */}}{{ with secret \"a\" }}{{ .Data }}{{ end }}",
+        "{{- /* trimmed */ -}}{{ .X }}",
+        "{{/*\nmulti-line\n*/}}x",
+    ] {
+        assert_eq!(detect_syntax(commented, None), Syntax::Go, "{commented}");
+    }
     assert_eq!(
         detect_syntax(hbs, Some(Path::new("/t/app.ctmpl"))),
         Syntax::Go

@@ -353,7 +353,8 @@ fn a_detected_mix_of_go_and_handlebars_names_what_it_was_detected_from() {
         "mixed: this template mixes Go template syntax (consul-template, as Vault Agent uses) with Handlebars (the Handlebars tag `{{#with` made vaultward read it as Handlebars): write it all in Go, `{{ with secret \"secret/data/app\" }}{{ .Data.data.password }}{{ end }}`, or all in Handlebars, `{{#with (secret \"secret/data/app\")}}{{data.data.password}}{{/with}}`"
     );
     assert_eq!(
-        vaultward_template::handlebars_marker("{{kv \"secret/a\" \"b\"}} {{ .X }}", None).as_deref(),
+        vaultward_template::handlebars_marker("{{kv \"secret/a\" \"b\"}} {{ .X }}", None)
+            .as_deref(),
         Some("the Handlebars helper `kv`")
     );
     assert_eq!(
