@@ -56,6 +56,10 @@ const FUNCTIONS: &[(&str, &str)] = &[
         r#"{{ with secret "secret/app/config" }}{{ .Data.data.password }}{{ end }}"#,
     ),
     (
+        "slashes.txt",
+        r#"{{ with secret "/secret/data/app/config" }}{{ .Data.data.password }}{{ end }}|{{ with secret " secret/app/config/" }}{{ .Data.data.user }}{{ end }}"#,
+    ),
+    (
         "kv1.txt",
         r#"{{ with secret "kv1/app" }}{{ .Data.token }} {{ .LeaseDuration }} {{ .Renewable }}{{ end }}"#,
     ),
@@ -92,6 +96,10 @@ const FUNCTIONS: &[(&str, &str)] = &[
 {{ range $k, $v := .Data.data }}{{ $k }};{{ end }}
 {{ if eq (index .Data.data "csv") "a,b,c" }}equal{{ else }}different{{ end }}
 {{ env "VAULTWARD_CMP_ENV" }}|{{ .Data.data.nokey }}{{ end }}"#,
+    ),
+    (
+        "yaml-blocks.txt",
+        r#"{{ with secret "secret/data/app/yaml" }}{{ .Data.data | toYAML }}{{ end }}"#,
     ),
     (
         "numbers.txt",
@@ -133,6 +141,32 @@ fn seed(case: &Case) {
             "multi=a\n\nb",
         ],
     );
+    // Multi-line strings in every place yaml.v2 can meet them: under a key, in a list, as a
+    // key, with leading, trailing and doubled line ends, and next to spaces.
+    let yaml = case.path("yaml.json");
+    std::fs::write(
+        &yaml,
+        r#"{"list": ["a\nb", "plain", "x\n", " lead\nx", "\nstart", "a\n\n"],
+            "keep": "a\n\n", "newline": "\n", "lead": " lead\nx", "start": "\nstart",
+            "nested": {"k\nx": "v", "deep": {"text": "one\ntwo\n"}},
+            "crlf": "a\r\nb", "spacebreak": "a \nb", "breakspace": "a\n b",
+            "octal": "0o17", "zero": "017", "tabbed": "a\n\tb",
+            "matrix": [["a", "b"], [], ["c"]], "records": [{"x": "1", "y": "two"}, {}],
+            "key2": "k", "key10": "k", "Key": "k", "_under": "k", "a01": "k", "a1": "k",
+            "long": "word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word", "longquoted": "'word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word", "longdouble": "word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word\t",
+            "emoji": "😀 ok", "bell": "\u0007\u001b\u0085\u2028\ufeff",
+            "date": "2024-1-2", "time": "2024-01-02T03:04:05Z", "notdate": "2024-01-02x",
+            "base60": "1:20", "notbase60": "1:99", "hexfloat": "0x1p-2",
+            "complex\nkey": {"inner": "v"}, "KEYword word word word word word word word word word word word word word word word word word word word word word word word word word word word word word": "v"}"#,
+    )
+    .unwrap();
+    case.server.bao(&[
+        "kv",
+        "put",
+        "-mount=secret",
+        "app/yaml",
+        &format!("@{}", yaml.display()),
+    ]);
     let numbers = case.path("numbers.json");
     std::fs::write(
         &numbers,

@@ -1560,7 +1560,16 @@ impl<'s> Decoder<'s> {
                 "contents" => {
                     contents = self
                         .string(&entry.value, &field)
-                        .map(|c| (c, entry.key_span.start))
+                        .map(|c| (c, entry.key_span.start));
+                    // Vault Agent refuses an empty template too ("must specify exactly one of
+                    // 'source' or 'contents'"), when it starts rendering.
+                    if contents.as_ref().is_some_and(|(c, _)| c.is_empty()) {
+                        self.error_at(
+                            entry.value.span.start,
+                            format!("`{field}` is empty"),
+                            Some("write the template text here, or read it from a file with `source`".to_owned()),
+                        );
+                    }
                 }
                 "source" => {
                     source = self

@@ -13,6 +13,7 @@
 pub(crate) mod check;
 pub(crate) mod encode;
 pub mod pki;
+pub(crate) mod yaml;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -258,7 +259,7 @@ fn functions(state: &Arc<Mutex<State>>, destination: Option<&std::path::Path>) -
     map.insert(
         "toYAML".into(),
         Arc::new(|args: &[Value]| {
-            encode::yaml(args.first().unwrap_or(&Value::Nil))
+            yaml::yaml(args.first().unwrap_or(&Value::Nil))
                 .map(string)
                 .map_err(|error| fail(format!("toYAML: {error}")))
         }),
@@ -662,6 +663,11 @@ fn secret(state: &Arc<Mutex<State>>, args: &[Value]) -> gotmpl::Result<Value> {
     let Some(path) = args.first().and_then(Value::as_str) else {
         return Ok(Value::Nil);
     };
+    // consul-template trims spaces and slashes: `"/secret/data/app/"` reads `secret/data/app`.
+    let path = path.trim().trim_matches('/');
+    if path.is_empty() {
+        return Err(fail("`secret` needs a path, such as \"secret/data/app\""));
+    }
     let data = pairs(args.get(1..).unwrap_or_default(), "secret")?;
     let request = if data.is_empty() {
         Request::VaultRead(path.to_owned())
