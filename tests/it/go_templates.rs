@@ -98,6 +98,10 @@ const FUNCTIONS: &[(&str, &str)] = &[
 {{ env "VAULTWARD_CMP_ENV" }}|{{ .Data.data.nokey }}{{ end }}"#,
     ),
     (
+        "case.txt",
+        r#"{{ "straße ΟΔΟΣ İx ǆ" | toUpper }}|{{ "ΟΔΟΣ İX ǅ" | toLower }}|{{ "aGVs\nbG8=\r\n" | base64Decode }}"#,
+    ),
+    (
         "yaml-blocks.txt",
         r#"{{ with secret "secret/data/app/yaml" }}{{ .Data.data | toYAML }}{{ end }}"#,
     ),

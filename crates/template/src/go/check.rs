@@ -6,6 +6,11 @@
 //! `text/template` refuses all three when it parses, so vaultward does too: [`blocks`] scans the
 //! actions (skipping strings, raw strings, characters and comments) and [`functions`] walks
 //! the parsed tree.
+//!
+//! [`secret_fields`] catches the typo Vault Agent users meet most, `.data.password` or
+//! `.Data.password` for `.Data.data.password`: inside `{{ with secret … }}` the dot is a
+//! consul-template `Secret`, a struct whose unknown fields Go refuses when the template runs
+//! ("can't evaluate field data"), where gotmpl's maps would print `<no value>`.
 
 use gotmpl::parse::{BranchNode, CommandNode, Expr, ListNode, Node, PipeNode};
 
@@ -198,6 +203,103 @@ fn expr(expression: &Expr, found: &mut Vec<(String, usize)>) {
     }
 }
 
+/// The fields of consul-template's `Secret`.
+pub(crate) const SECRET_FIELDS: &[&str] = &[
+    "Auth",
+    "Data",
+    "LeaseDuration",
+    "LeaseID",
+    "Renewable",
+    "RequestID",
+    "Warnings",
+    "WrapInfo",
+];
+
+/// Fields read from the dot of a `{{ with secret … }}` body that a secret does not have, with
+/// their lines. Bodies of blocks nested in it that move the dot (`with`, `range`) and its
+/// `else` are not the secret's.
+pub(crate) fn secret_fields(
+    tree: &ListNode,
+    defines: &[gotmpl::parse::DefineNode],
+) -> Vec<(String, usize)> {
+    let mut found = Vec::new();
+    dots(tree, false, &mut found);
+    for define in defines {
+        dots(&define.body, false, &mut found);
+    }
+    found
+}
+
+fn is_secret_call(pipe: &PipeNode) -> bool {
+    matches!(
+        pipe.commands.as_slice(),
+        [command] if matches!(command.args.first(), Some(Expr::Identifier(_, name)) if name == "secret")
+    )
+}
+
+fn dots(list_node: &ListNode, on_secret: bool, found: &mut Vec<(String, usize)>) {
+    for node in &list_node.nodes {
+        match node {
+            Node::List(inner) => dots(inner, on_secret, found),
+            Node::Action(action) => secret_pipe(&action.pipe, on_secret, found),
+            Node::If(branch) => {
+                secret_pipe(&branch.pipe, on_secret, found);
+                dots(&branch.body, on_secret, found);
+                if let Some(else_body) = &branch.else_body {
+                    dots(else_body, on_secret, found);
+                }
+            }
+            Node::With(branch) => {
+                secret_pipe(&branch.pipe, on_secret, found);
+                dots(&branch.body, is_secret_call(&branch.pipe), found);
+                if let Some(else_body) = &branch.else_body {
+                    dots(else_body, on_secret, found);
+                }
+            }
+            Node::Range(range) => {
+                secret_pipe(&range.pipe, on_secret, found);
+                dots(&range.body, false, found);
+                if let Some(else_body) = &range.else_body {
+                    dots(else_body, on_secret, found);
+                }
+            }
+            Node::Template(template) => {
+                if let Some(p) = &template.pipe {
+                    secret_pipe(p, on_secret, found);
+                }
+            }
+            Node::Define(define) => dots(&define.body, false, found),
+            Node::Text(_) | Node::Break(_) | Node::Continue(_) => {}
+        }
+    }
+}
+
+fn secret_pipe(pipe_node: &PipeNode, on_secret: bool, found: &mut Vec<(String, usize)>) {
+    if !on_secret {
+        return;
+    }
+    for command in &pipe_node.commands {
+        for arg in &command.args {
+            secret_expr(arg, found);
+        }
+    }
+}
+
+fn secret_expr(expression: &Expr, found: &mut Vec<(String, usize)>) {
+    match expression {
+        Expr::Field(pos, chain) => {
+            if let Some(first) = chain.first()
+                && !SECRET_FIELDS.contains(&first.as_str())
+            {
+                found.push((first.to_string(), pos.line));
+            }
+        }
+        Expr::Pipe(_, inner) => secret_pipe(inner, true, found),
+        Expr::Chain(_, inner, _) => secret_expr(inner, found),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +336,36 @@ mod tests {
         assert_eq!(
             blocks("x\n{{ .Data").unwrap_err(),
             "line 2, column 1: the action `{{` is never closed with `}}`"
+        );
+    }
+
+    fn fields_of(text: &str) -> Vec<(String, usize)> {
+        let (tree, defines) = gotmpl::parse::Parser::new(text, "{{", "}}")
+            .and_then(|parser| parser.parse())
+            .unwrap();
+        secret_fields(&tree, &defines)
+    }
+
+    #[test]
+    fn unknown_fields_of_a_secret_are_found_only_where_the_dot_is_the_secret() {
+        assert_eq!(
+            fields_of("{{ with secret \"a\" }}\n{{ .data.password }}{{ end }}"),
+            [("data".to_owned(), 2)]
+        );
+        for fine in [
+            "{{ with secret \"a\" }}{{ .Data.data.x }}{{ .LeaseDuration }}{{ end }}",
+            "{{ with secret \"a\" }}{{ range $k, $v := .Data.data }}{{ .x }}{{ end }}{{ end }}",
+            "{{ with secret \"a\" }}{{ with .Data.data }}{{ .password }}{{ end }}{{ end }}",
+            "{{ with secret \"a\" }}x{{ else }}{{ .Other }}{{ end }}",
+            "{{ with .Values }}{{ .data }}{{ end }}",
+        ] {
+            assert_eq!(fields_of(fine), [], "{fine}");
+        }
+        assert_eq!(
+            fields_of(
+                "{{ with secret \"a\" }}{{ if .Password }}{{ printf \"%s\" (.Data).x }}{{ end }}{{ end }}"
+            ),
+            [("Password".to_owned(), 1)]
         );
     }
 }

@@ -102,6 +102,28 @@ const NOT_YET: &[&str] = &[
     "maximum",
 ];
 
+/// Go's `strings.ToUpper`: each character by its own simple mapping, so `ß` stays `ß` (Rust's
+/// full mapping would make it `SS`).
+fn go_to_upper(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let mut upper = c.to_uppercase();
+            match (upper.next(), upper.next()) {
+                (Some(single), None) => single,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+/// Go's `strings.ToLower`: each character by its own simple mapping, so a final `Σ` is `σ`
+/// (Rust's `str::to_lowercase` would make it `ς`) and `İ` is `i`.
+fn go_to_lower(text: &str) -> String {
+    text.chars()
+        .map(|c| c.to_lowercase().next().unwrap_or(c))
+        .collect()
+}
+
 /// Compiles a Go template: block balance, parse, known functions.
 pub(crate) fn compile(
     spec: &crate::TemplateSpec,
@@ -126,6 +148,19 @@ pub(crate) fn compile(
             .map(|nearest| format!("; did you mean `{nearest}`?"))
             .unwrap_or_default();
         return Err(format!("line {line}: unknown function `{function}`{hint}"));
+    }
+    if let Some((field, line)) = check::secret_fields(&tree, &defines).into_iter().next() {
+        let hint = vaultward_core::text::suggest(&field, check::SECRET_FIELDS)
+            .map(|nearest| format!("did you mean `.{nearest}`? "))
+            .unwrap_or_default();
+        return Err(format!(
+            "line {line}: a secret has no field `.{field}`; {hint}a secret has {}, and a KV version 2 secret's values are under `.Data.data`",
+            check::SECRET_FIELDS
+                .iter()
+                .map(|field| format!("`.{field}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     let template = Template::new(name)
         .missing_key(if strict {
@@ -282,8 +317,13 @@ fn functions(state: &Arc<Mutex<State>>, destination: Option<&std::path::Path>) -
         map.insert(
             decode_name,
             Arc::new(move |args: &[Value]| {
+                // Go's decoder skips line ends, as in wrapped PEM-style base64.
+                let text: String = string_arg(args, 0, &decode_label)?
+                    .chars()
+                    .filter(|c| !matches!(c, '\r' | '\n'))
+                    .collect();
                 let decoded = engine
-                    .decode(string_arg(args, 0, &decode_label)?)
+                    .decode(text)
                     .map_err(|error| fail(format!("{decode_label}: {error}")))?;
                 Ok(string(String::from_utf8_lossy(&decoded)))
             }),
@@ -397,11 +437,11 @@ fn functions(state: &Arc<Mutex<State>>, destination: Option<&std::path::Path>) -
     );
     map.insert(
         "toLower".into(),
-        Arc::new(|args: &[Value]| Ok(string(string_arg(args, 0, "toLower")?.to_lowercase()))),
+        Arc::new(|args: &[Value]| Ok(string(go_to_lower(string_arg(args, 0, "toLower")?)))),
     );
     map.insert(
         "toUpper".into(),
-        Arc::new(|args: &[Value]| Ok(string(string_arg(args, 0, "toUpper")?.to_uppercase()))),
+        Arc::new(|args: &[Value]| Ok(string(go_to_upper(string_arg(args, 0, "toUpper")?)))),
     );
     map.insert(
         "parseJSON".into(),
