@@ -106,6 +106,10 @@ const FUNCTIONS: &[(&str, &str)] = &[
         r#"{{ with secret "secret/data/app/yaml" }}{{ .Data.data | toYAML }}{{ end }}"#,
     ),
     (
+        "yaml-floats.txt",
+        r#"{{ with secret "secret/data/app/floats" }}{{ .Data.data | toYAML }}{{ end }}"#,
+    ),
+    (
         "numbers.txt",
         r#"{{ with secret "secret/data/app/numbers" }}{{ .Data.data.port }} {{ .Data.data.ratio }} {{ .Data.data.enabled }} {{ .Data.data | toJSON }}{{ end }}"#,
     ),
@@ -170,6 +174,19 @@ fn seed(case: &Case) {
         "-mount=secret",
         "app/yaml",
         &format!("@{}", yaml.display()),
+    ]);
+    let floats = case.path("floats.json");
+    std::fs::write(
+        &floats,
+        r#"{"million": 1e6, "two": 2.0, "small": 0.00001, "ratio": 0.25, "big": 123456789012, "negative": -1.5e300}"#,
+    )
+    .unwrap();
+    case.server.bao(&[
+        "kv",
+        "put",
+        "-mount=secret",
+        "app/floats",
+        &format!("@{}", floats.display()),
     ]);
     let numbers = case.path("numbers.json");
     std::fs::write(

@@ -138,7 +138,10 @@ pub(crate) fn compile(
         if FUNCTIONS.contains(&function.as_str()) || BUILTINS.contains(&function.as_str()) {
             continue;
         }
-        if NOT_YET.contains(&function.as_str()) {
+        if NOT_YET.contains(&function.as_str())
+            || function.starts_with("sprig_")
+            || function.starts_with("spew_")
+        {
             return Err(format!(
                 "line {line}: `{function}` is a consul-template function that vaultward does not support yet"
             ));

@@ -153,13 +153,7 @@ impl Emitter {
             Value::Uint(n) => {
                 let _ = write!(self.out, "{n}");
             }
-            Value::Float(f) => {
-                if f.fract() == 0.0 && f.abs() < 1e21 {
-                    let _ = write!(self.out, "{f:.0}");
-                } else {
-                    let _ = write!(self.out, "{f}");
-                }
-            }
+            Value::Float(f) => self.out.push_str(&go_float_g(*f)),
             Value::String(text) => self.string(text, depth, simple_key),
             Value::Map(_) => self.out.push_str("{}"),
             Value::List(_) => self.out.push_str("[]"),
@@ -449,6 +443,25 @@ fn is_printable(c: char) -> bool {
         || (0x20..=0x7e).contains(&code)
         || (0xa0..=0xd7ff).contains(&code)
         || ((0xe000..=0xfffd).contains(&code) && code != 0xfeff)
+}
+
+/// `strconv.FormatFloat(f, 'g', -1, 64)` as yaml.v2 writes floats: the shortest digits, in
+/// exponent form below 1e-4 or from 1e6 on (`1e+06`, `1.5e-05`), and `.inf`, `-.inf`, `.nan`.
+fn go_float_g(f: f64) -> String {
+    if f.is_nan() {
+        return ".nan".to_owned();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { ".inf" } else { "-.inf" }.to_owned();
+    }
+    let text = format!("{f:e}");
+    let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if f != 0.0 && !(-4..6).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exponent.unsigned_abs());
+    }
+    format!("{f}")
 }
 
 /// A character inside double quotes as libyaml escapes it.
@@ -781,6 +794,17 @@ mod tests {
                 !resolves_to_other_type(plain) && !is_base60_float(plain),
                 "{plain}"
             );
+        }
+        for (f, text) in [
+            (1e6, "1e+06"),
+            (1.5e-5, "1.5e-05"),
+            (2.0, "2"),
+            (123456.0, "123456"),
+            (0.0001, "0.0001"),
+            (-0.25, "-0.25"),
+            (0.0, "0"),
+        ] {
+            assert_eq!(go_float_g(f), text);
         }
         assert_eq!(
             yaml(&tmap! { "e" => "😀\u{7}" }).unwrap(),
