@@ -106,6 +106,10 @@ const FUNCTIONS: &[(&str, &str)] = &[
         r#"{{ with secret "secret/data/app/yaml" }}{{ .Data.data | toYAML }}{{ end }}"#,
     ),
     (
+        "empty-fields.txt",
+        r#"{{ with secret "secret/data/app/config" }}{{ .Warnings }} {{ .LeaseID }}|{{ len .Warnings }}|{{ if .Auth }}auth{{ else }}no auth{{ end }}|{{ with .WrapInfo }}wrapped{{ else }}not wrapped{{ end }}{{ end }}"#,
+    ),
+    (
         "yaml-floats.txt",
         r#"{{ with secret "secret/data/app/floats" }}{{ .Data.data | toYAML }}{{ end }}"#,
     ),

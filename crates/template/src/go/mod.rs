@@ -771,7 +771,8 @@ fn secret_value(response: &Json) -> Value {
         Arc::from("Warnings"),
         match &response["warnings"] {
             Json::Array(items) if !items.is_empty() => from_json(&response["warnings"]),
-            _ => Value::Nil,
+            // Go's nil `[]string`: prints `[]`, has length 0.
+            _ => Value::List(Arc::from(Vec::new())),
         },
     );
     let auth = &response["auth"];
