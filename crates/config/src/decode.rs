@@ -20,6 +20,11 @@ use crate::model::{
 };
 use crate::syntax::{Entry, LineIndex, Node, Value};
 
+/// File modes people mean when a JSON number is ambiguous (`416` is 0640 in decimal).
+const USUAL_MODES: &[&str] = &[
+    "0400", "0440", "0444", "0600", "0640", "0644", "0660", "0664", "0700", "0750", "0755",
+];
+
 /// What one file contributes; files are merged afterwards.
 #[derive(Debug, Default)]
 pub(crate) struct Partial {
@@ -406,6 +411,17 @@ impl<'s> Decoder<'s> {
                 .filter(|v| *v <= 0o777)
                 .map(|v| format!("\"{v:04o}\""));
             let advice = match (as_octal_digits, as_decimal) {
+                // 416 is how Vault Agent's JSON users write 0640: name that reading first
+                // when it is a usual mode and the octal reading is not.
+                (Some(octal), Some(decimal))
+                    if octal != decimal
+                        && USUAL_MODES.contains(&decimal.trim_matches('"'))
+                        && !USUAL_MODES.contains(&octal.trim_matches('"')) =>
+                {
+                    format!(
+                        "{decimal} (the decimal number {digits} in octal, as Vault Agent reads it), or {octal} if the digits were meant as octal"
+                    )
+                }
                 (Some(octal), Some(decimal)) if octal != decimal => {
                     format!("{octal}, or {decimal} if {digits} was meant as a decimal number")
                 }
