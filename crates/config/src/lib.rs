@@ -106,6 +106,9 @@ fn parse_syntax(text: &str, json: bool) -> Result<syntax::Node, (usize, String)>
             "unexpected character U+0000 (a NUL byte)".to_owned(),
         ));
     }
+    if hcl2::bracket_depth(text) > hcl2::MAX_HCL2_BRACKET_DEPTH {
+        return hcl1::parse(text).map_err(|error| (error.offset, error.message));
+    }
     match hcl2::parse_body(text) {
         Ok(root) => Ok(root),
         // Vault itself reads HCL1, so when both parsers refuse a file, the HCL1 parser's

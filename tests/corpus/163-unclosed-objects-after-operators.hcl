@@ -1,0 +1,2 @@
+# Found by the config fuzz target: hcl-rs took time doubling with each level of this.
+k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {k = "m"/e/ {
