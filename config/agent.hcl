@@ -238,9 +238,9 @@ template {
   # rendered text (or the mode) changed.
   destination = "/run/vaultward/app.env"
 
-  # The destination's mode, in octal as for a sink's mode. Applied on every write, whatever
-  # mode an existing file had.
-  # Default: 0644.
+  # The destination's mode, in octal as for a sink's mode, applied on every write.
+  # Default: unset, as in Vault Agent: a destination that already exists keeps its mode, a new
+  # one gets 0644.
   perms = 0644
 
   # The destination's owner and group: names (looked up in /etc/passwd and /etc/group) or

@@ -512,7 +512,7 @@ pub async fn render_and_write(
     } else {
         // Many files: created one by one, fsynced a few at a time (the filesystem groups the
         // journal commits), renamed in place; off the runtime's threads.
-        let jobs: Vec<(usize, PathBuf, String, u32, bool, Ownership)> = outputs
+        let jobs: Vec<(usize, PathBuf, String, Option<u32>, bool, Ownership)> = outputs
             .into_iter()
             .filter_map(|(index, text)| {
                 let template = agent.config.templates.get(index)?;

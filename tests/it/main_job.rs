@@ -134,6 +134,56 @@ template {
 }
 
 #[test]
+fn an_existing_destination_keeps_its_mode_unless_perms_is_set_as_in_vault_agent() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let case = Case::new();
+    std::fs::create_dir_all(case.path("out")).unwrap();
+    for (file, mode) in [("out/kept.txt", 0o600), ("out/set.txt", 0o600)] {
+        std::fs::write(case.path(file), "stale").unwrap();
+        std::fs::set_permissions(case.path(file), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let config = case.config(
+        "config.hcl",
+        r#"
+exit_after_auth = true
+auto_auth {
+  method "approle" {
+    config {
+      role_id_file_path   = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+    }
+  }
+}
+template {
+  contents    = "{{ with secret \"secret/data/app/config\" }}{{ .Data.data.password }}{{ end }}"
+  destination = "{dir}/out/kept.txt"
+}
+template {
+  contents    = "{{ with secret \"secret/data/app/config\" }}{{ .Data.data.password }}{{ end }}"
+  destination = "{dir}/out/set.txt"
+  perms       = "0644"
+}
+template {
+  contents    = "{{ with secret \"secret/data/app/config\" }}{{ .Data.data.password }}{{ end }}"
+  destination = "{dir}/out/new.txt"
+}
+"#,
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    for file in ["out/kept.txt", "out/set.txt", "out/new.txt"] {
+        assert_eq!(case.read(file), "hunter2", "{file}");
+    }
+    assert_eq!(
+        mode(&case.path("out/kept.txt")),
+        0o600,
+        "no perms: the existing file's mode is kept"
+    );
+    assert_eq!(mode(&case.path("out/set.txt")), 0o644, "perms is applied");
+    assert_eq!(mode(&case.path("out/new.txt")), 0o644, "a new file: 0644");
+}
+
+#[test]
 fn json_config_and_type_attribute_method() {
     let case = Case::new();
     let config = case.config(

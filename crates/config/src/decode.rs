@@ -14,9 +14,8 @@ use crate::error::{ConfigError, suggest};
 use crate::model::{
     Aad, AppRole, AutoAuth, Cert, CommandLine, DEFAULT_COMMAND_TIMEOUT,
     DEFAULT_KUBERNETES_TOKEN_PATH, DEFAULT_MAX_BACKOFF, DEFAULT_MIN_BACKOFF, DEFAULT_SINK_MODE,
-    DEFAULT_TEMPLATE_PERMS, FileSink, Jwt, Kubernetes, MAX_DURATION, Method, MethodKind, Owner,
-    Principal, SinkEncryption, Template, TemplateCommand, TemplateConfig, TemplateEngine,
-    TemplateSource, TokenFile, Vault,
+    FileSink, Jwt, Kubernetes, MAX_DURATION, Method, MethodKind, Owner, Principal, SinkEncryption,
+    Template, TemplateCommand, TemplateConfig, TemplateEngine, TemplateSource, TokenFile, Vault,
 };
 use crate::syntax::{Entry, LineIndex, Node, Value};
 
@@ -1555,7 +1554,7 @@ impl<'s> Decoder<'s> {
         let mut contents = None;
         let mut source = None;
         let mut destination = None;
-        let mut perms = Some(DEFAULT_TEMPLATE_PERMS);
+        let mut perms = None;
         let mut create_dest_dirs = true;
         let mut error_on_missing_key = false;
         let mut engine = None;
@@ -1687,7 +1686,7 @@ impl<'s> Decoder<'s> {
         Some(Template {
             source: template_source?,
             destination: destination?,
-            perms: perms?,
+            perms,
             create_dest_dirs,
             error_on_missing_key,
             engine,
@@ -1763,7 +1762,7 @@ fn placeholder_template() -> Template {
     Template {
         source: TemplateSource::Contents(String::new()),
         destination: PathBuf::new(),
-        perms: 0,
+        perms: None,
         create_dest_dirs: false,
         error_on_missing_key: false,
         engine: None,

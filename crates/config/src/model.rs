@@ -269,8 +269,9 @@ pub struct Template {
     pub source: TemplateSource,
     /// `destination`.
     pub destination: PathBuf,
-    /// `perms` (default 0644).
-    pub perms: u32,
+    /// `perms`; unset, an existing destination keeps its mode and a new one gets
+    /// [`DEFAULT_TEMPLATE_PERMS`], as consul-template does (`vaultward_template::destination_mode`).
+    pub perms: Option<u32>,
     /// `create_dest_dirs` (default true).
     pub create_dest_dirs: bool,
     /// `error_on_missing_key` (default false).
@@ -341,7 +342,7 @@ pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_secs(1);
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Default sink `mode`.
 pub const DEFAULT_SINK_MODE: u32 = 0o640;
-/// Default template `perms`.
+/// The mode of a new destination whose template sets no `perms`.
 pub const DEFAULT_TEMPLATE_PERMS: u32 = 0o644;
 /// Default `command_timeout` / `exec.timeout`.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);

@@ -90,7 +90,7 @@ fn three_spellings_one_config() {
     assert!(approle.remove_secret_id_file_after_reading);
     assert_eq!(quoted.auto_auth.sinks[0].mode, 0o640);
     let template = &quoted.templates[0];
-    assert_eq!(template.perms, 0o644);
+    assert_eq!(template.perms, None);
     assert!(template.create_dest_dirs && !template.error_on_missing_key);
     assert!(
         matches!(&template.source, TemplateSource::Contents(text) if text.starts_with("{{#with (secret \"secret/data"))
@@ -117,7 +117,7 @@ fn repeated_blocks_and_keys_make_lists() {
     assert!(
         matches!(&config.templates[0].source, TemplateSource::Contents(t) if t == "one ${not_evaluated}")
     );
-    assert_eq!(config.templates[1].perms, 0o600);
+    assert_eq!(config.templates[1].perms, Some(0o600));
     let MethodKind::AppRole(approle) = &config.auto_auth.method.kind else {
         panic!("not approle")
     };

@@ -755,12 +755,28 @@ impl Engine {
 pub fn write_destination(
     destination: &Path,
     contents: &str,
-    perms: u32,
+    perms: Option<u32>,
     create_dest_dirs: bool,
     owner: vaultward_core::fs::Ownership,
 ) -> Result<WriteOutcome, WriteError> {
     create_parent(destination, create_dest_dirs)?;
-    write_if_changed_owned(destination, contents.as_bytes(), perms, owner)
+    write_if_changed_owned(
+        destination,
+        contents.as_bytes(),
+        destination_mode(destination, perms),
+        owner,
+    )
+}
+
+/// The mode a destination is written with: `perms` when set; otherwise the mode of the file
+/// already there (consul-template keeps it, so a `chmod 600` of a rendered file lasts), or
+/// 0644 for a new file.
+pub fn destination_mode(destination: &Path, perms: Option<u32>) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    perms.unwrap_or_else(|| match std::fs::symlink_metadata(destination) {
+        Ok(metadata) if metadata.is_file() => metadata.permissions().mode() & 0o7777,
+        _ => vaultward_config::DEFAULT_TEMPLATE_PERMS,
+    })
 }
 
 /// One rendered template to write with [`write_destinations`].
@@ -770,8 +786,8 @@ pub struct DestinationWrite<'a> {
     pub destination: &'a Path,
     /// The rendered text.
     pub contents: &'a str,
-    /// The file mode.
-    pub perms: u32,
+    /// The file mode (see [`destination_mode`] when unset).
+    pub perms: Option<u32>,
     /// Whether missing parent directories are created.
     pub create_dest_dirs: bool,
     /// Owner and group.
@@ -796,7 +812,7 @@ pub fn write_destinations(
                 items.push(vaultward_core::fs::BatchItem {
                     path: write.destination,
                     contents: write.contents.as_bytes(),
-                    mode: write.perms,
+                    mode: destination_mode(write.destination, write.perms),
                     owner: write.owner,
                 });
             }
