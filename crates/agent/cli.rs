@@ -64,6 +64,61 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
         .collect()
 }
 
+/// Flags of `vault agent` / `bao agent` that vaultward does not take, with what to do instead.
+const VAULT_ONLY_FLAGS: &[(&str, &str)] = &[
+    (
+        "log-file",
+        "vaultward logs to stderr only, for journald or the container runtime to keep; remove it",
+    ),
+    (
+        "log-rotate-bytes",
+        "vaultward logs to stderr only and rotates nothing; remove it",
+    ),
+    (
+        "log-rotate-duration",
+        "vaultward logs to stderr only and rotates nothing; remove it",
+    ),
+    (
+        "log-rotate-max-files",
+        "vaultward logs to stderr only and rotates nothing; remove it",
+    ),
+    (
+        "ca-path",
+        "set `vault { ca_path = \"…\" }` in the config or VAULT_CAPATH instead",
+    ),
+    (
+        "client-cert",
+        "set `vault { client_cert = \"…\" }` in the config or VAULT_CLIENT_CERT instead",
+    ),
+    (
+        "client-key",
+        "set `vault { client_key = \"…\" }` in the config or VAULT_CLIENT_KEY instead",
+    ),
+    (
+        "tls-server-name",
+        "set `vault { tls_server_name = \"…\" }` in the config or VAULT_TLS_SERVER_NAME instead",
+    ),
+    (
+        "agent-address",
+        "vaultward has no listener and talks to the server itself; remove it",
+    ),
+];
+
+/// The message for a `vault agent` flag vaultward does not take, if one was typed.
+pub fn vault_only_flag(typed: &[OsString]) -> Option<String> {
+    typed.iter().skip(1).filter_map(|arg| arg.to_str()).find_map(|arg| {
+        let name = arg.trim_start_matches('-');
+        let name = name.split_once('=').map_or(name, |(name, _)| name);
+        VAULT_ONLY_FLAGS
+            .iter()
+            .find(|(flag, _)| *flag == name && arg.starts_with('-'))
+            .map(|(_, advice)| {
+                let shown = arg.split_once('=').map_or(arg, |(flag, _)| flag);
+                format!("error: `{shown}` is a Vault Agent flag that vaultward does not support: {advice}\n")
+            })
+    })
+}
+
 /// Rewrites clap's message so flags appear as they were typed: [`normalize_args`] turns
 /// `-bogus` into `--bogus`, which the user never wrote.
 pub fn as_typed(message: &str, typed: &[OsString]) -> String {
@@ -80,7 +135,8 @@ pub fn as_typed(message: &str, typed: &[OsString]) -> String {
     text
 }
 
-/// vaultward: AppRole auto-auth, token sinks and secret templates for Vault and OpenBao.
+/// vaultward: auto-auth (AppRole, token file, JWT, Kubernetes, TLS certificate), token sinks
+/// and secret templates for Vault and OpenBao.
 #[derive(Debug, Parser)]
 #[command(name = "vaultward", disable_version_flag = true)]
 pub struct Cli {
@@ -228,6 +284,23 @@ mod tests {
             [PathBuf::from("a.hcl"), PathBuf::from("b.hcl")]
         );
         assert_eq!(args.log_format, Some(LogFormat::Json));
+    }
+
+    #[test]
+    fn vault_agent_flags_vaultward_does_not_take_are_named_with_what_to_do() {
+        let typed = [
+            "vaultward",
+            "agent",
+            "-config=x",
+            "-log-file=/var/log/agent.log",
+        ]
+        .map(OsString::from);
+        let message = vault_only_flag(&typed).unwrap();
+        assert!(
+            message.starts_with("error: `-log-file` is a Vault Agent flag that vaultward does not support: vaultward logs to stderr"),
+            "{message}"
+        );
+        assert!(vault_only_flag(&["vaultward", "agent", "-bogus"].map(OsString::from)).is_none());
     }
 
     #[test]

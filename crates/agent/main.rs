@@ -43,7 +43,10 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) if error.use_stderr() => {
             // Messages name flags as they were typed (`-bogus`), not as clap saw them.
-            let text = cli::as_typed(&error.render().to_string(), &typed);
+            let text = match cli::vault_only_flag(&typed) {
+                Some(text) if error.kind() == clap::error::ErrorKind::UnknownArgument => text,
+                _ => cli::as_typed(&error.render().to_string(), &typed),
+            };
             let _ = write!(std::io::stderr(), "{text}");
             return ExitCode::from(EXIT_USAGE);
         }
@@ -105,11 +108,13 @@ fn validate(args: &ValidateArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_CONFIG);
     }
+    let count =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let _ = writeln!(
         std::io::stdout(),
-        "The configuration is valid: 1 auth method, {} sink(s), {} template(s).",
-        config.auto_auth.sinks.len(),
-        config.templates.len()
+        "The configuration is valid: 1 auth method, {}, {}.",
+        count(config.auto_auth.sinks.len(), "sink", "sinks"),
+        count(config.templates.len(), "template", "templates")
     );
     ExitCode::SUCCESS
 }

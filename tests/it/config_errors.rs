@@ -46,7 +46,7 @@ fn valid_config_passes() {
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
-        "The configuration is valid: 1 auth method, 1 sink(s), 0 template(s).\n"
+        "The configuration is valid: 1 auth method, 1 sink, 0 templates.\n"
     );
 }
 
@@ -157,7 +157,7 @@ fn every_problem_of_a_file_is_reported_in_one_run() {
          error: CONFIG:14:1: unknown key `exit_after_authx` at the top level; did you mean `exit_after_auth`?\n\
          error: CONFIG:17:11: `template[0].perms` is the decimal number 644, which Vault Agent reads as mode 0o1204; write the mode in octal with a leading zero: `0644`\n\
          error: CONFIG:15:1: `template[0]` needs `contents` or `source`\n  hint: set `contents = \"…\"` for an inline template or `source = \"/path/file.tmpl\"`\n\
-         error: CONFIG:19:1: `cache` is a Vault Agent setting that vaultward does not support yet\n  hint: remove it; vaultward refuses settings it would otherwise silently ignore\n\
+         error: CONFIG:19:1: `cache` is a Vault Agent setting that vaultward does not support yet\n  hint: vaultward has no listener, so applications that send their Vault requests to the agent's address (its API proxy or cache) must send them to the server itself, with the token from a sink; remove the block once nothing uses it\n\
          5 problems found in the config\n"
     );
 }

@@ -19,6 +19,29 @@ use crate::model::{
 };
 use crate::syntax::{Entry, LineIndex, Node, Value};
 
+/// What to do about a Vault Agent setting vaultward refuses, and what removing it costs.
+fn unsupported_hint(key: &str) -> String {
+    let what = match key {
+        "cache" | "listener" | "api_proxy" | "agent_api" => {
+            "vaultward has no listener, so applications that send their Vault requests to the \
+             agent's address (its API proxy or cache) must send them to the server itself, with \
+             the token from a sink; remove the block once nothing uses it"
+        }
+        "wait" => {
+            "vaultward renders as soon as a secret changes (and writes a file only when its \
+             content changed); remove it"
+        }
+        "backup" => {
+            "vaultward keeps no backup of the previous file, which it replaces atomically; remove it"
+        }
+        "left_delimiter" | "right_delimiter" => {
+            "write the template with the `{{` and `}}` delimiters and remove it"
+        }
+        _ => "remove it; vaultward refuses settings it would otherwise silently ignore",
+    };
+    what.to_owned()
+}
+
 /// File modes people mean when a JSON number is ambiguous (`416` is 0640 in decimal).
 const USUAL_MODES: &[&str] = &[
     "0400", "0440", "0444", "0600", "0640", "0644", "0660", "0664", "0700", "0750", "0755",
@@ -645,10 +668,7 @@ impl<'s> Decoder<'s> {
             self.error_at(
                 entry.key_span.start,
                 format!("`{full}` is a Vault Agent setting that vaultward does not support yet"),
-                Some(
-                    "remove it; vaultward refuses settings it would otherwise silently ignore"
-                        .to_owned(),
-                ),
+                Some(unsupported_hint(key)),
             );
             return;
         }

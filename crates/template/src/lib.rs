@@ -121,7 +121,7 @@ pub fn handlebars_marker(text: &str, source: Option<&Path>) -> Option<String> {
         let tag = after.trim_start_matches('{');
         // `{{/* … */}}` is a Go comment, not a Handlebars closing tag.
         if tag.starts_with("/*") {
-            rest = after;
+            rest = after.find("*/").map_or("", |close| &after[close + 2..]);
             continue;
         }
         if tag.starts_with(['#', '/', '^', '!', '>', '~']) {
@@ -140,9 +140,35 @@ pub fn handlebars_marker(text: &str, source: Option<&Path>) -> Option<String> {
         if matches!(word, "kv" | "concat") {
             return Some(format!("the Handlebars helper `{word}`"));
         }
-        rest = after;
+        // Go on after this action: a `{{#raw}}` inside one of its strings is text.
+        rest = &after[action_end(after)..];
     }
     None
+}
+
+/// Where the action whose text starts `after` its `{{` ends: past its `}}`, skipping what is
+/// inside Go's quoted, raw and character literals; the whole text when it is never closed.
+fn action_end(after: &str) -> usize {
+    let bytes = after.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'"' | b'\'' | b'`') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote {
+                    i += if bytes[i] == b'\\' && quote != b'`' {
+                        2
+                    } else {
+                        1
+                    };
+                }
+            }
+            b'}' if bytes.get(i + 1) == Some(&b'}') => return i + 2,
+            _ => {}
+        }
+        i += 1;
+    }
+    bytes.len()
 }
 
 /// A failed read.
@@ -369,7 +395,7 @@ impl Engine {
             if looks_like_go_template(&spec.text) {
                 let message = match handlebars_marker(&spec.text, None) {
                     Some(marker) if spec.detected => format!(
-                        "this template mixes Go template syntax (consul-template, as Vault Agent uses) with Handlebars ({marker} made vaultward read it as Handlebars): write it all in Go, `{{{{ with secret \"secret/data/app\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}`, or all in Handlebars, `{{{{#with (secret \"secret/data/app\")}}}}{{{{data.data.password}}}}{{{{/with}}}}`"
+                        "this template mixes Go template syntax (consul-template, as Vault Agent uses) with Handlebars ({marker} made vaultward read it as Handlebars): write it all in Go, `{{{{ with secret \"secret/data/app\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}`, or all in Handlebars, `{{{{#with (secret \"secret/data/app\")}}}}{{{{data.data.password}}}}{{{{/with}}}}`; if it is Go text that only looks like Handlebars, set `engine = \"go\"` in the template block (a vaultward setting, which Vault Agent refuses)"
                     ),
                     _ => GO_TEMPLATE_MESSAGE.to_owned(),
                 };

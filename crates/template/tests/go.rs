@@ -256,6 +256,10 @@ fn syntax_is_detected_from_the_file_name_then_the_text() {
         "{{/* the database */}}{{ with secret \"a\" }}{{ .Data }}{{ end }}",
         "{{- /* trimmed */ -}}{{ .X }}",
         "{{/*\nmulti-line\n*/}}x",
+        "{{/* {{#with}} */}}{{ .X }}",
+        // Handlebars-looking text inside a Go string is text.
+        "{{/* a comment */}}{{ \"{{#raw}}\" }}{{ with secret \"kv/app\" }}{{ .Data.data.kv }}{{ end }}",
+        "{{ printf \"%s\" `{{/x}}` }}{{ 'x' }}{{ \"\\\"{{#a}}\" }}",
     ] {
         assert_eq!(detect_syntax(commented, None), Syntax::Go, "{commented}");
     }

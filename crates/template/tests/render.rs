@@ -350,7 +350,7 @@ fn a_detected_mix_of_go_and_handlebars_names_what_it_was_detected_from() {
     .unwrap();
     assert_eq!(
         errors[0].to_string(),
-        "mixed: this template mixes Go template syntax (consul-template, as Vault Agent uses) with Handlebars (the Handlebars tag `{{#with` made vaultward read it as Handlebars): write it all in Go, `{{ with secret \"secret/data/app\" }}{{ .Data.data.password }}{{ end }}`, or all in Handlebars, `{{#with (secret \"secret/data/app\")}}{{data.data.password}}{{/with}}`"
+        "mixed: this template mixes Go template syntax (consul-template, as Vault Agent uses) with Handlebars (the Handlebars tag `{{#with` made vaultward read it as Handlebars): write it all in Go, `{{ with secret \"secret/data/app\" }}{{ .Data.data.password }}{{ end }}`, or all in Handlebars, `{{#with (secret \"secret/data/app\")}}{{data.data.password}}{{/with}}`; if it is Go text that only looks like Handlebars, set `engine = \"go\"` in the template block (a vaultward setting, which Vault Agent refuses)"
     );
     assert_eq!(
         vaultward_template::handlebars_marker("{{kv \"secret/a\" \"b\"}} {{ .X }}", None)

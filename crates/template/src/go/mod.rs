@@ -147,7 +147,12 @@ pub(crate) fn compile(
             ));
         }
         let known: Vec<&str> = FUNCTIONS.iter().chain(BUILTINS).copied().collect();
-        let hint = vaultward_core::text::suggest(&function, &known)
+        // `toJson` for `toJSON`: a different case is the likeliest slip.
+        let hint = known
+            .iter()
+            .find(|name| name.eq_ignore_ascii_case(&function))
+            .copied()
+            .or_else(|| vaultward_core::text::suggest(&function, &known))
             .map(|nearest| format!("; did you mean `{nearest}`?"))
             .unwrap_or_default();
         return Err(format!("line {line}: unknown function `{function}`{hint}"));
