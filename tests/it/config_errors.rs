@@ -214,7 +214,7 @@ fn json_errors_have_locations_too() {
     assert_eq!(code, 78);
     assert_eq!(
         stderr,
-        "error: CONFIG:5:65: `auto_auth.sink[0].config.mode` is the number 416; JSON has no octal numbers, so write the mode as a string: \"0416\", or \"0640\" if 416 was meant as a decimal number\n\
+        "error: CONFIG:5:65: `auto_auth.sink[0].config.mode` is the number 416; JSON has no octal numbers, so write the mode as a string: \"0640\" (the decimal number 416 in octal, as Vault Agent reads it), or \"0416\" if the digits were meant as octal\n\
          error: CONFIG:8:3: unknown key `templates` at the top level; did you mean `template`?\n\
          2 problems found in the config\n"
     );
@@ -272,7 +272,23 @@ fn vault_spellings_of_flags_and_levels() {
         .unwrap();
     assert_eq!(output.status.code(), Some(64));
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("unexpected argument '--bogus' found"),
+        String::from_utf8_lossy(&output.stderr).contains("unexpected argument '-bogus' found"),
+        "named as typed: {}",
+        text(&output)
+    );
+    let output = vaultward()
+        .args([
+            "agent",
+            "-config=x.hcl",
+            "-log-file=/var/log/vault-agent.log",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).starts_with(
+            "error: `-log-file` is a Vault Agent flag that vaultward does not support"
+        ),
         "{}",
         text(&output)
     );
