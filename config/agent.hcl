@@ -297,8 +297,10 @@ template {
 
 # Settings for all templates. Optional, at most once.
 template_config {
-  # In the long-running agent: exit with code 1 as soon as a template cannot be rendered
-  # (after the read retries of vault.retry) instead of retrying it with backoff.
+  # In the long-running agent: exit with code 1 when a template still cannot be rendered
+  # after vault.retry.num_retries retries (a missing secret, a refused read, a missing key;
+  # with the method's backoff), instead of retrying it for ever. A mistake in the template
+  # exits at once.
   # With exit_after_auth a failing template ends the run with exit code 1 either way.
   # Default: false.
   exit_on_retry_failure = false

@@ -77,7 +77,7 @@ struct Daemon {
     /// Asks the token task for a login, or gives it new sinks after a reload.
     token_control: mpsc::UnboundedSender<Control>,
     /// Failing templates: when to retry each, and its own backoff.
-    retries: HashMap<usize, (Instant, vaultward_core::Backoff)>,
+    retries: HashMap<usize, (Instant, vaultward_core::Backoff, u32)>,
     files: FileWatch,
     files_check_at: Instant,
     commands: Runner,
@@ -195,7 +195,7 @@ impl Daemon {
             let retry_at = self
                 .retries
                 .values()
-                .map(|(at, _)| *at)
+                .map(|(at, ..)| *at)
                 .min()
                 .unwrap_or_else(never);
             tokio::select! {
@@ -288,7 +288,7 @@ impl Daemon {
         let due: Vec<usize> = self
             .retries
             .iter()
-            .filter(|(_, (at, _))| *at <= now)
+            .filter(|(_, (at, ..))| *at <= now)
             .map(|(index, _)| *index)
             .collect();
         if due.is_empty() {
@@ -327,15 +327,29 @@ impl Daemon {
             return Ok(());
         }
         if self.agent.config.template_config.exit_on_retry_failure {
-            let details: Vec<String> = failures
+            // As Vault Agent: a failure that may pass (a missing secret, a refused read, a
+            // missing key) is retried `vault.retry.num_retries` times first; a mistake in the
+            // template is final at once.
+            let limit = self.agent.config.vault.retries();
+            let exhausted: Vec<String> = failures
                 .iter()
+                .filter(|(index, failure)| {
+                    !failure.retryable
+                        || self.retries.get(index).map_or(0, |(.., tried)| *tried) >= limit
+                })
                 .map(|(_, failure)| failure.to_string())
                 .collect();
-            return Err(Failure::Runtime(format!(
-                "{} template(s) could not be rendered and exit_on_retry_failure is set:\n{}",
-                failures.len(),
-                details.join("\n")
-            )));
+            if !exhausted.is_empty() {
+                return Err(Failure::Runtime(format!(
+                    "{} could not be rendered (retried up to {limit} times) and exit_on_retry_failure is set:\n{}",
+                    if exhausted.len() == 1 {
+                        "1 template".to_owned()
+                    } else {
+                        format!("{} templates", exhausted.len())
+                    },
+                    exhausted.join("\n")
+                )));
+            }
         }
         let denied = self
             .agent
@@ -351,10 +365,11 @@ impl Daemon {
             let entry = self.retries.entry(*index).or_insert_with(|| {
                 let mut backoff = base.clone();
                 backoff.reset();
-                (Instant::now(), backoff)
+                (Instant::now(), backoff, 0)
             });
             let delay = entry.1.next_delay();
             entry.0 = later(delay);
+            entry.2 += 1;
             if token_gone {
                 debug!(error = %failure, retry_in = ?delay, "Template could not be rendered with the refused token; it will be retried.");
             } else {

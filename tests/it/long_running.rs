@@ -415,10 +415,13 @@ fn systemd_notifications_ready_reloading_stopping() {
 }
 
 #[test]
-fn exit_on_retry_failure_exits_non_zero_in_the_long_running_shape() {
+fn exit_on_retry_failure_exits_non_zero_in_the_long_running_shape_once_the_retries_are_spent() {
     let case = Case::new();
     let (role, secret) = short_role(&case, "fail", &[]);
     let extra = r#"
+vault {
+  retry { num_retries = 2 }
+}
 template {
   contents    = "{{kv \"secret/does/not/exist\" \"x\"}}"
   destination = "{dir}/never.txt"
@@ -442,15 +445,59 @@ template {
         "{}",
         agent.log()
     );
+    let log = agent.log();
     assert!(
-        agent.log().contains("exit_on_retry_failure is set"),
-        "{}",
-        agent.log()
+        log.contains("1 template could not be rendered (retried up to 2 times) and exit_on_retry_failure is set"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("it will be retried").count(),
+        2,
+        "retried num_retries times first, as Vault Agent does: {log}"
     );
     assert_eq!(
         case.read("password.txt"),
         "hunter2",
         "the other template was still written"
+    );
+}
+
+#[test]
+fn exit_on_retry_failure_waits_for_a_secret_that_appears_during_the_retries() {
+    let case = Case::new();
+    let (role, secret) = short_role(&case, "late", &[]);
+    let extra = r#"
+template {
+  contents    = "{{kv \"secret/app/late\" \"x\"}}"
+  destination = "{dir}/late.txt"
+}
+"#;
+    let config = config(
+        &case,
+        (&role, &secret),
+        "1h",
+        &extra.replace("{dir}", &case.dir.path().display().to_string()),
+    );
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "static_secret_render_interval = \"1h\"",
+        "static_secret_render_interval = \"1h\"\n  exit_on_retry_failure = true",
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut agent = case.spawn_agent(&config, &[], &[]);
+    wait_until(Duration::from_secs(30), || {
+        agent.log().contains("it will be retried")
+    })
+    .expect("the missing secret is retried, not fatal");
+    case.server.kv_put("app/late", &["x=arrived"]);
+    wait_until(Duration::from_secs(30), || case.path("late.txt").exists())
+        .unwrap_or_else(|| panic!("the secret that appeared is rendered: {}", agent.log()));
+    assert_eq!(case.read("late.txt"), "arrived");
+    agent.signal("TERM");
+    assert_eq!(
+        agent.wait(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        agent.log()
     );
 }
 
