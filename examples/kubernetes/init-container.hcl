@@ -30,12 +30,12 @@
 <html>
 <body>
 <p>Some secrets:</p>
-{{#with (secret "secret/data/app/config")}}
+{{- with secret "secret/data/app/config" }}
 <ul>
-<li><pre>username: {{data.data.username}}</pre></li>
-<li><pre>password: {{data.data.password}}</pre></li>
+<li><pre>username: {{ .Data.data.username }}</pre></li>
+<li><pre>password: {{ .Data.data.password }}</pre></li>
 </ul>
-{{/with}}
+{{ end }}
 </body>
 </html>
 EOT

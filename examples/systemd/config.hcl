@@ -37,8 +37,10 @@ template {
   # `<<-` removes the indentation of the closing `EOT` line from every line (as Vault Agent's
   # HCL1 does), so the text is indented exactly as far as `EOT`.
   contents    = <<-EOT
-  DB_USER={{kv "secret/app/config" "username"}}
-  DB_PASSWORD={{kv "secret/app/config" "password"}}
+  {{ with secret "secret/data/app/config" -}}
+  DB_USER={{ .Data.data.username }}
+  DB_PASSWORD={{ .Data.data.password }}
+  {{ end -}}
   EOT
 }
 
