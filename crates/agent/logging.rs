@@ -1,14 +1,22 @@
 //! Log set-up: tracing to stderr, human-readable or one JSON object per line.
 //!
+//! The JSON lines have the shape of Vault Agent's (hclog's): `@level`, `@message`, `@module`,
+//! `@timestamp`, then the event's fields, so log pipelines written for Vault Agent keep working.
+//!
 //! The level comes from `-log-level`, then `BAO_LOG_LEVEL`/`VAULT_LOG_LEVEL`, then `log_level`
 //! in the config, then `info`. Colours are used only on a terminal, so journald and container
 //! logs get plain text.
 
 use std::io::IsTerminal;
 
+use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::FmtContext;
+use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::reload;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -74,9 +82,7 @@ pub fn init(level: LogLevel, format: LogFormat) -> LevelSetter {
         LogFormat::Json => {
             let (filter, handle) = reload::Layer::new(targets(level));
             let _ = builder
-                .json()
-                .flatten_event(true)
-                .with_current_span(false)
+                .event_format(HclogJson)
                 .finish()
                 .with(filter)
                 .try_init();
@@ -84,6 +90,72 @@ pub fn init(level: LogLevel, format: LogFormat) -> LevelSetter {
                 let _ = handle.reload(targets(level));
             })
         }
+    }
+}
+
+/// One JSON object per event, with hclog's keys (sorted, as Go's encoder writes a map).
+struct HclogJson;
+
+impl<S, N> FormatEvent<S, N> for HclogJson
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _context: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let mut fields = Fields(serde_json::Map::new());
+        event.record(&mut fields);
+        let mut object = fields.0;
+        let message = object
+            .remove("message")
+            .unwrap_or(serde_json::Value::String(String::new()));
+        let metadata = event.metadata();
+        let mut timestamp = String::new();
+        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+        object.insert(
+            "@level".to_owned(),
+            metadata.level().as_str().to_ascii_lowercase().into(),
+        );
+        object.insert("@message".to_owned(), message);
+        object.insert(
+            "@module".to_owned(),
+            metadata
+                .target()
+                .replace("::", ".")
+                .replacen("vaultward_", "vaultward.", 1)
+                .into(),
+        );
+        object.insert("@timestamp".to_owned(), timestamp.into());
+        writeln!(writer, "{}", serde_json::Value::Object(object))
+    }
+}
+
+/// An event's fields as JSON values.
+struct Fields(serde_json::Map<String, serde_json::Value>);
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().to_owned(), format!("{value:?}").into());
     }
 }
 

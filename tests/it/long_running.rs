@@ -518,16 +518,18 @@ fn json_logs_are_one_object_per_line_with_stable_fields() {
     for line in log.lines() {
         let object: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        for field in ["timestamp", "level", "message"] {
+        // Vault Agent's (hclog's) keys.
+        for field in ["@timestamp", "@level", "@message", "@module"] {
             assert!(object.get(field).is_some(), "no `{field}` in {line}");
         }
         lines += 1;
     }
     assert!(lines >= 3, "{log}");
     assert!(
-        log.contains("\"message\":\"Rendered the template.\""),
+        log.contains("\"@message\":\"Rendered the template.\""),
         "{log}"
     );
+    assert!(log.contains("\"@level\":\"info\""), "{log}");
 }
 
 #[test]
