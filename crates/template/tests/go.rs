@@ -223,6 +223,10 @@ fn malformed_templates_are_refused_with_their_line() {
         ("x\n\n{{ nofunc 1 }}", "line 3: unknown function `nofunc`"),
         ("{{ secrte \"a\" }}", "did you mean `secret`?"),
         (
+            "{{ secrets \"a/\" }}\n{{ toJson . }}{{ toJson . }}\n{{ nofunc }}",
+            "line 1: `secrets` is a consul-template function that vaultward does not support yet; line 2: unknown function `toJson`, did you mean `toJSON`?; line 3: unknown function `nofunc`",
+        ),
+        (
             "{{ secrets \"secret/metadata/\" }}",
             "`secrets` is a consul-template function that vaultward does not support yet",
         ),

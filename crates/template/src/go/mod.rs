@@ -134,28 +134,28 @@ pub(crate) fn compile(
     let (tree, defines) = gotmpl::parse::Parser::new(text, "{{", "}}")
         .and_then(|parser| parser.parse())
         .map_err(|error| describe_parse_error(&error))?;
+    // Every function problem of the template at once, so one run of `validate` lists them all.
+    let mut problems: Vec<String> = Vec::new();
     for (function, line) in check::functions(&tree, &defines) {
         if FUNCTIONS.contains(&function.as_str()) || BUILTINS.contains(&function.as_str()) {
             continue;
         }
-        if NOT_YET.contains(&function.as_str())
+        let problem = if NOT_YET.contains(&function.as_str())
             || function.starts_with("sprig_")
             || function.starts_with("spew_")
         {
-            return Err(format!(
+            format!(
                 "line {line}: `{function}` is a consul-template function that vaultward does not support yet"
-            ));
+            )
+        } else {
+            unknown_function(&function, line)
+        };
+        if !problems.contains(&problem) {
+            problems.push(problem);
         }
-        let known: Vec<&str> = FUNCTIONS.iter().chain(BUILTINS).copied().collect();
-        // `toJson` for `toJSON`: a different case is the likeliest slip.
-        let hint = known
-            .iter()
-            .find(|name| name.eq_ignore_ascii_case(&function))
-            .copied()
-            .or_else(|| vaultward_core::text::suggest(&function, &known))
-            .map(|nearest| format!("; did you mean `{nearest}`?"))
-            .unwrap_or_default();
-        return Err(format!("line {line}: unknown function `{function}`{hint}"));
+    }
+    if !problems.is_empty() {
+        return Err(problems.join("; "));
     }
     if let Some((field, line)) = check::secret_fields(&tree, &defines).into_iter().next() {
         let hint = vaultward_core::text::suggest(&field, check::SECRET_FIELDS)
@@ -180,6 +180,20 @@ pub(crate) fn compile(
     template
         .parse(text)
         .map_err(|error| describe_parse_error(&error))
+}
+
+/// "unknown function", with the nearest known name.
+fn unknown_function(function: &str, line: usize) -> String {
+    let known: Vec<&str> = FUNCTIONS.iter().chain(BUILTINS).copied().collect();
+    // `toJson` for `toJSON`: a different case is the likeliest slip.
+    let hint = known
+        .iter()
+        .find(|name| name.eq_ignore_ascii_case(function))
+        .copied()
+        .or_else(|| vaultward_core::text::suggest(function, &known))
+        .map(|nearest| format!(", did you mean `{nearest}`?"))
+        .unwrap_or_default();
+    format!("line {line}: unknown function `{function}`{hint}")
 }
 
 /// `line L, column C: message` from gotmpl's `template: NAME:L:C: message`.
