@@ -238,7 +238,11 @@ impl Daemon {
         if std::mem::replace(&mut self.login_pending, true) {
             return;
         }
-        if self.token_control.send(Control::Relogin(reason)).is_err() {
+        if self
+            .token_control
+            .send(Control::Relogin(reason, tokio::time::Instant::now()))
+            .is_err()
+        {
             warn!("The token task has stopped; cannot log in again.");
         }
     }
@@ -407,7 +411,9 @@ impl Daemon {
                 method = self.agent.config.auto_auth.method.kind.type_name(),
                 "New credentials appeared; logging in with them."
             );
-            self.ask_for_login("new credentials appeared");
+            if self.token_control.send(Control::NewCredentials).is_err() {
+                warn!("The token task has stopped; cannot log in again.");
+            }
         }
         Ok(())
     }

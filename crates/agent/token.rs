@@ -9,7 +9,13 @@
 //!   way. A 403 on renewal means the token is gone: log in at once; other renewal errors are
 //!   retried with backoff, and a login happens before the token would expire.
 //! - Anyone may ask for a fresh login through [`Control::Relogin`] (a read refused because the
-//!   token is gone, new credentials on disk: a secret_id, a token file, a JWT).
+//!   token is gone); a request made before the token was last replaced is dropped. New
+//!   credentials on disk (a secret_id, a token file, a JWT) or new auth settings get one login
+//!   attempt ([`Control::NewCredentials`]): while the current token is valid, a refused attempt
+//!   keeps it and its renewals, so a bad write to a credential file neither stops a working
+//!   agent nor locks the role out with retries.
+//! - A renewal that gets no answer is given up before the token would expire, for a login.
+//! - A sink that cannot be written is written again with backoff until it holds the token.
 //! - Every new token is written to every sink and published on a `watch` channel; the render
 //!   loop subscribes to it. A token_file "login" that returns the current token (the file was
 //!   not updated before the max TTL) publishes nothing and reads the file again later.
@@ -29,8 +35,11 @@ use crate::run::{Failure, write_sinks};
 
 /// What the rest of the agent can ask of the token task.
 pub enum Control {
-    /// Log in again now, for the reason given (logged).
-    Relogin(&'static str),
+    /// Log in again now, for the reason given (logged), unless the token was replaced since
+    /// the request was made (at the instant given).
+    Relogin(&'static str, Instant),
+    /// Credentials on disk changed: log in with them once; keep the current token if refused.
+    NewCredentials,
     /// Use these sinks from now on (after a reload); the current token is written to them.
     SetSinks(Vec<FileSink>),
     /// Use this auth method and client from now on (after a reload changed them), and log in.
@@ -67,7 +76,16 @@ pub struct TokenTask {
     at: Instant,
     step: Step,
     expires: Instant,
+    /// When the current token was obtained.
+    replaced_at: Instant,
+    /// A sink write that failed: when to try again, and the backoff between tries.
+    sink_retry: Option<(Instant, Backoff)>,
     published: watch::Sender<Token>,
+}
+
+/// The backoff between tries of a sink write that failed (a full disk, a read-only mount).
+fn sink_backoff() -> Option<Backoff> {
+    Backoff::try_new(Duration::from_secs(1), Duration::from_secs(60)).ok()
 }
 
 impl TokenTask {
@@ -93,6 +111,8 @@ impl TokenTask {
             at: now,
             step: Step::Renew,
             expires: now,
+            replaced_at: now,
+            sink_retry: None,
             published,
         };
         task.schedule(task.token.lease_duration, task.token.renewable);
@@ -106,25 +126,33 @@ impl TokenTask {
     ) -> Result<(), Failure> {
         self.describe().await;
         loop {
+            let sink_at = self.sink_retry.as_ref().map(|(at, _)| *at);
             tokio::select! {
                 () = sleep_until(self.at) => self.on_timer().await?,
+                () = sleep_until(sink_at.unwrap_or(self.at)), if sink_at.is_some() => {
+                    self.write_sinks().await;
+                }
                 Some(message) = control.recv() => match message {
-                    Control::Relogin(reason) => {
-                        info!(reason, "Logging in again.");
-                        self.relogin().await?;
+                    Control::Relogin(reason, requested_at) => {
+                        if requested_at < self.replaced_at {
+                            debug!(reason, "The token was replaced since this login was asked for; nothing to do.");
+                        } else {
+                            info!(reason, "Logging in again.");
+                            self.relogin().await?;
+                        }
                     }
+                    Control::NewCredentials => self.try_new_credentials().await?,
                     Control::SetSinks(sinks) => {
                         self.sinks = sinks;
-                        if let Err(Failure::Runtime(message) | Failure::Config(message)) = write_sinks(&self.client, &self.sinks, &self.token).await {
-                            warn!(error = %message, "A sink could not be written after the reload.");
-                        }
+                        self.sink_retry = None;
+                        self.write_sinks().await;
                     }
                     Control::SetMethod(method, client, backoff) => {
                         self.method = *method;
                         self.client = client;
                         self.backoff = backoff;
-                        info!("The auth settings changed; logging in again.");
-                        self.relogin().await?;
+                        info!("The auth settings changed; logging in with them.");
+                        self.try_new_credentials().await?;
                     }
                 },
             }
@@ -184,7 +212,22 @@ impl TokenTask {
             info!("The token is near its end (max TTL, or not renewable); logging in again.");
             return self.relogin().await;
         }
-        match self.client.renew_self(&self.token.secret, None).await {
+        // A renewal still unanswered when the token is about to expire is given up for a
+        // login, which must happen before then.
+        let give_up_at = self
+            .expires
+            .checked_sub(self.normal_ttl / 10)
+            .unwrap_or(self.expires);
+        let renewal =
+            tokio::time::timeout_at(give_up_at, self.client.renew_self(&self.token.secret, None))
+                .await;
+        let Ok(renewal) = renewal else {
+            warn!(
+                "Token renewal got no answer and the token is about to expire; logging in again."
+            );
+            return self.relogin().await;
+        };
+        match renewal {
             Ok((lease, renewable)) => {
                 debug!(ttl = lease, "Renewed the token.");
                 self.backoff.reset();
@@ -208,6 +251,31 @@ impl TokenTask {
         }
     }
 
+    /// One login with new credentials; while the current token is valid, a refusal keeps it
+    /// (and its renewal schedule) instead of retrying, which could lock the role out.
+    async fn try_new_credentials(&mut self) -> Result<(), Failure> {
+        let left = self.expires.saturating_duration_since(Instant::now());
+        if self.token.wrapped || left <= self.normal_ttl / 10 {
+            return self.relogin().await;
+        }
+        match self.method.login(&self.client).await {
+            Ok(token) => {
+                self.backoff.reset();
+                self.adopt(token).await;
+                Ok(())
+            }
+            Err(login_error) => {
+                warn!(
+                    error = %login_error,
+                    advice = login_error.advice().unwrap_or_default(),
+                    token_valid_for = ?left,
+                    "The new credentials could not be used to log in; keeping the current token, which is still valid and is renewed as before. vaultward tries again when the files change, and when the token needs replacing."
+                );
+                Ok(())
+            }
+        }
+    }
+
     /// Logs in (with backoff), writes the sinks, publishes the token.
     async fn relogin(&mut self) -> Result<(), Failure> {
         let token = login_with_backoff(
@@ -223,6 +291,36 @@ impl TokenTask {
                 self.exit_on_err,
             ))
         })?;
+        self.adopt(token).await;
+        Ok(())
+    }
+
+    /// Writes every sink; a failure is tried again with backoff until the sinks hold the token.
+    async fn write_sinks(&mut self) {
+        match write_sinks(&self.client, &self.sinks, &self.token).await {
+            Ok(()) => {
+                if self.sink_retry.take().is_some() {
+                    info!("The sinks are written now.");
+                }
+            }
+            Err(Failure::Runtime(message) | Failure::Config(message)) => {
+                let retry = self
+                    .sink_retry
+                    .take()
+                    .map(|(_, backoff)| backoff)
+                    .or_else(sink_backoff);
+                if let Some(mut backoff) = retry {
+                    let delay = backoff.next_delay();
+                    warn!(error = %message, retry_in = ?delay, "A sink could not be written; trying again.");
+                    self.sink_retry = Some((later(delay), backoff));
+                }
+            }
+            Err(Failure::Stopped(_)) => {}
+        }
+    }
+
+    /// Makes `token` the current one: sinks, schedule, subscribers.
+    async fn adopt(&mut self, token: Token) {
         if !token.accessor.is_empty() && token.accessor == self.token.accessor {
             // Only token_file gives back the token it had: the file still holds it, and it
             // can no longer be renewed. Nothing new to publish; read the file again now and
@@ -238,18 +336,15 @@ impl TokenTask {
             self.expires = later(lease);
             self.step = Step::Relogin;
             self.at = later((lease / 3).max(Duration::from_secs(1)));
-            return Ok(());
-        }
-        if let Err(Failure::Runtime(message) | Failure::Config(message)) =
-            write_sinks(&self.client, &self.sinks, &token).await
-        {
-            warn!(error = %message, "A sink could not be written; it will be written with the next token.");
+            return;
         }
         self.normal_ttl = token.lease_duration;
         self.token = token;
+        self.replaced_at = Instant::now();
+        self.sink_retry = None;
+        self.write_sinks().await;
         self.describe().await;
         self.schedule(self.token.lease_duration, self.token.renewable);
         self.published.send_replace(self.token.clone());
-        Ok(())
     }
 }

@@ -624,3 +624,176 @@ fn a_full_disk_keeps_the_previous_file_leaves_no_temporary_file_and_spares_the_o
     drop(agent);
     drop(disk);
 }
+
+#[test]
+fn a_bad_secret_id_written_mid_run_keeps_the_working_token_renewed_without_a_lockout() {
+    let case = Case::new();
+    let (role_id, secret_id) = case
+        .server
+        .approle("rotating", &["token_ttl=6s", "token_max_ttl=1h"]);
+    std::fs::write(case.path("rotating.roleid"), role_id).unwrap();
+    std::fs::write(case.path("rotating.secretid"), secret_id).unwrap();
+    let config = case.config(
+        "config.hcl",
+        &BASE
+            .replace("exit_after_auth = true\n", "")
+            .replace("{dir}/roleid", "{dir}/rotating.roleid")
+            .replace("{dir}/secretid", "{dir}/rotating.secretid"),
+    );
+    let agent = case.spawn_agent(&config, &[], &[]);
+    wait_until(Duration::from_secs(20), || case.path("token").exists()).expect("first login");
+    let first = case.read("token");
+    // Whatever rotates the secret_id writes something wrong.
+    std::fs::write(case.path("rotating.secretid"), "not-a-secret-id").unwrap();
+    wait_until(Duration::from_secs(10), || {
+        agent.log().contains("keeping the current token")
+    })
+    .unwrap_or_else(|| panic!("the refused credentials are reported: {}", agent.log()));
+    // Past the token's 6 s TTL: it was renewed, and is still the one in the sink.
+    std::thread::sleep(Duration::from_secs(9));
+    assert_eq!(case.read("token"), first, "{}", agent.log());
+    assert!(
+        case.server.token_is_valid(&first),
+        "the working token is still renewed: {}",
+        agent.log()
+    );
+    assert_eq!(
+        agent.log().matches("could not be used to log in").count(),
+        1,
+        "one attempt with the bad secret_id, no retries that would lock the role out: {}",
+        agent.log()
+    );
+    // A good secret_id is used at once.
+    let (_, fresh) = case.server.approle("rotating", &[]);
+    std::fs::write(case.path("rotating.secretid"), fresh).unwrap();
+    wait_until(Duration::from_secs(10), || {
+        let token = case.read("token");
+        token != first && case.server.token_is_valid(&token)
+    })
+    .unwrap_or_else(|| panic!("the new secret_id logs in: {}", agent.log()));
+}
+
+#[test]
+fn a_sink_that_could_not_be_written_is_written_once_the_disk_has_room() {
+    let case = Case::new();
+    let disk = SmallDisk::mount(case.path("small"), "64k");
+    let config = case.config(
+        "config.hcl",
+        &(BASE
+            .replace("exit_after_auth = true\n", "")
+            .replace("{dir}/token", "{dir}/small/token")
+            + "template_config { static_secret_render_interval = \"1s\" }\n\
+               template {\n  contents = \"{{kv \\\"secret/app/config\\\" \\\"password\\\"}}\"\n  destination = \"{dir}/out.txt\"\n}\n"),
+    );
+    let agent = case.spawn_agent(&config, &[], &[]);
+    wait_until(Duration::from_secs(20), || case.path("out.txt").exists()).expect("first render");
+    let first = case.read("small/token");
+    let _ = std::fs::write(case.path("small/filler"), vec![0u8; 64 * 1024]);
+    // The next read is refused, the agent logs in again, and the new token does not fit.
+    case.server.bao(&["token", "revoke", &first]);
+    wait_until(Duration::from_secs(15), || {
+        agent
+            .log()
+            .contains("A sink could not be written; trying again.")
+    })
+    .unwrap_or_else(|| panic!("the failed sink write is reported: {}", agent.log()));
+    std::fs::remove_file(case.path("small/filler")).unwrap();
+    wait_until(Duration::from_secs(15), || {
+        let token = case.read("small/token");
+        token != first && case.server.token_is_valid(&token)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the sink holds the new token once there is room: {}",
+            agent.log()
+        )
+    });
+    drop(agent);
+    drop(disk);
+}
+
+/// A loopback proxy to the real server that, once `hold` is set, stops forwarding on any
+/// connection that sends a token renewal: the renewal is accepted and never answered, a fault
+/// a real server cannot be asked for.
+fn renewal_holding_proxy(
+    upstream: String,
+    hold: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> u16 {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (mut client_reader, mut server_writer) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut server_reader, mut client_writer) = (server, client);
+            let hold = hold.clone();
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 16384];
+                while let Ok(n) = client_reader.read(&mut buffer) {
+                    if n == 0 {
+                        break;
+                    }
+                    let chunk = &buffer[..n];
+                    if hold.load(Ordering::SeqCst) && chunk.windows(10).any(|w| w == b"renew-self")
+                    {
+                        // Held: keep the connection open, forward nothing more.
+                        std::thread::sleep(Duration::from_secs(600));
+                        break;
+                    }
+                    if server_writer.write_all(chunk).is_err() {
+                        break;
+                    }
+                }
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut server_reader, &mut client_writer);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_renewal_that_is_never_answered_is_given_up_for_a_login_before_the_token_expires() {
+    let case = Case::new();
+    let (role_id, secret_id) = case
+        .server
+        .approle("held", &["token_ttl=6s", "token_max_ttl=1h"]);
+    std::fs::write(case.path("held.roleid"), role_id).unwrap();
+    std::fs::write(case.path("held.secretid"), secret_id).unwrap();
+    let hold = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let upstream = case.server.addr.trim_start_matches("http://").to_owned();
+    let port = renewal_holding_proxy(upstream, hold.clone());
+    let config = case.config(
+        "config.hcl",
+        &BASE
+            .replace("exit_after_auth = true\n", "")
+            .replace("{dir}/roleid", "{dir}/held.roleid")
+            .replace("{dir}/secretid", "{dir}/held.secretid"),
+    );
+    let agent = case.spawn_agent(
+        &config,
+        &[],
+        &[("BAO_ADDR", &format!("http://127.0.0.1:{port}"))],
+    );
+    wait_until(Duration::from_secs(20), || case.path("token").exists()).expect("first login");
+    let first = case.read("token");
+    hold.store(true, std::sync::atomic::Ordering::SeqCst);
+    // The renewal at about 4 s hangs (the client timeout is 60 s); the agent gives it up at
+    // 5.4 s and logs in, so the sink never holds an expired token.
+    wait_until(Duration::from_secs(10), || {
+        let token = case.read("token");
+        token != first && case.server.token_is_valid(&token)
+    })
+    .unwrap_or_else(|| panic!("a new token before the old one expires: {}", agent.log()));
+    assert!(
+        agent.log().contains("Token renewal got no answer"),
+        "{}",
+        agent.log()
+    );
+}

@@ -182,12 +182,16 @@ impl AuthError {
         matches!(self, AuthError::Login { method: "AppRole", source, .. } if source.status() == Some(403))
     }
 
-    /// What the operator should check, when the server refused the login or answered with an
-    /// error (empty otherwise: a transport failure or a missing file says it all).
+    /// What the operator should check, when the server refused the login's credentials (a 4xx
+    /// answer; none for a sealed or failing server, a 5xx, whose message says it all, nor for a
+    /// transport failure or a missing file).
     pub fn advice(&self) -> Option<&str> {
         match self {
             AuthError::Login { advice, source, .. }
-                if source.status().is_some() && !advice.is_empty() =>
+                if source
+                    .status()
+                    .is_some_and(|status| (400..500).contains(&status))
+                    && !advice.is_empty() =>
             {
                 Some(advice)
             }
@@ -839,5 +843,23 @@ mod tests {
         );
         assert!(failure.is_refused());
         assert!(!failure.is_locked_out());
+    }
+
+    #[test]
+    fn a_sealed_server_gets_no_advice_about_the_credentials() {
+        let failure = AuthError::Login {
+            method: "AppRole",
+            mount_path: "auth/approle".to_owned(),
+            role: None,
+            advice: "write a new secret_id".to_owned(),
+            source: Box::new(VaultError::Status {
+                method: "POST",
+                url: "http://127.0.0.1:1/v1/auth/approle/login".to_owned(),
+                status: 503,
+                errors: vec!["Vault is sealed".to_owned()],
+            }),
+        };
+        assert_eq!(failure.advice(), None);
+        assert!(!describe_final_failure(&failure, false).contains("secret_id"));
     }
 }
