@@ -111,7 +111,7 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ),
     (
         "yaml-floats.txt",
-        r#"{{ with secret "secret/data/app/floats" }}{{ .Data.data | toYAML }}{{ end }}"#,
+        r#"{{ with secret "secret/data/app/floats" }}{{ .Data.data | toYAML }}{{ .Data.data.small | toJSON }} {{ .Data.data.huge | toJSON }}{{ end }}"#,
     ),
     (
         "numbers.txt",
@@ -182,7 +182,7 @@ fn seed(case: &Case) {
     let floats = case.path("floats.json");
     std::fs::write(
         &floats,
-        r#"{"million": 1e6, "two": 2.0, "small": 0.00001, "ratio": 0.25, "big": 123456789012, "negative": -1.5e300}"#,
+        r#"{"million": 1e6, "two": 2.0, "small": 0.00001, "ratio": 0.25, "big": 123456789012, "negative": -1.5e300, "huge": 1e21}"#,
     )
     .unwrap();
     case.server.bao(&[

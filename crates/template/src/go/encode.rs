@@ -86,21 +86,20 @@ fn write_json(
 }
 
 /// A float as Go's `encoding/json` writes it: the shortest representation, in exponent form
-/// only below 1e-6 or from 1e21 on.
+/// only below 1e-6 or from 1e21 on, with a positive exponent of two digits at least and a
+/// negative one as short as it is (`1e+21`, `1e-7`: Go cleans `e-07` up to `e-7`).
 fn go_float(f: f64) -> Result<String, String> {
     if !f.is_finite() {
         return Err(format!("json: unsupported value: {f}"));
     }
     let abs = f.abs();
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        // Go: `-1.5e-07`, `1e+21` (two exponent digits at least).
         let text = format!("{f:e}");
         let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
-        let (sign, digits) = match exponent.strip_prefix('-') {
-            Some(digits) => ('-', digits),
-            None => ('+', exponent),
-        };
-        return Ok(format!("{mantissa}e{sign}{digits:0>2}"));
+        return Ok(match exponent.strip_prefix('-') {
+            Some(digits) => format!("{mantissa}e-{digits}"),
+            None => format!("{mantissa}e+{exponent:0>2}"),
+        });
     }
     Ok(format!("{f}"))
 }
@@ -153,7 +152,8 @@ mod tests {
         );
         assert_eq!(json(&tmap! {}, true, true).unwrap(), "{}");
         assert_eq!(go_float(1e21).unwrap(), "1e+21");
-        assert_eq!(go_float(1.5e-7).unwrap(), "1.5e-07");
+        assert_eq!(go_float(1.5e-7).unwrap(), "1.5e-7");
+        assert_eq!(go_float(1e-10).unwrap(), "1e-10");
         assert_eq!(go_float(100.0).unwrap(), "100");
     }
 }
