@@ -303,7 +303,12 @@ impl<'s> Decoder<'s> {
 
     fn path_text(&mut self, node: &Node, path: &str) -> Option<String> {
         let value = self.non_empty_string(node, path)?;
-        let problem = if value.trim() != value {
+        let problem = if let Some(at) = value.find('\0') {
+            Some((
+                format!("`{path}` holds a NUL character (at byte {at}), which no file name can"),
+                "remove the `\\u0000` from the path".to_owned(),
+            ))
+        } else if value.trim() != value {
             Some((
                 format!("`{path}` has spaces around the path: `\"{value}\"`"),
                 "remove the spaces; they would be part of the file's name".to_owned(),

@@ -178,7 +178,17 @@ fn merge(
     let mut destinations: HashMap<&Path, &Template> = HashMap::new();
     let mut sinks: HashMap<&Path, &String> = HashMap::new();
     for (sink, origin) in auto_auth.sinks.iter().zip(&sink_origins) {
-        sinks.entry(&sink.path).or_insert(origin);
+        if let Some(first) = sinks.get(sink.path.as_path()) {
+            errors.push(error_at_origin(
+                origin,
+                format!(
+                    "two sinks write `{}`: this one and the one at {first}; give each sink its own file",
+                    sink.path.display()
+                ),
+            ));
+        } else {
+            sinks.insert(&sink.path, origin);
+        }
     }
     for template in &templates {
         let destination = template.destination.as_path();

@@ -1,0 +1,15 @@
+auto_auth {
+  method "approle" {
+    config {
+      role_id_file_path   = "/etc/vault/roleid"
+      secret_id_file_path = "/etc/vault/secretid"
+    }
+  }
+  sink "file" {
+    config { path = "/var/run/vault/token" }
+  }
+}
+template {
+  contents    = "x"
+  destination = "/etc/app/a\u0000b"
+}
