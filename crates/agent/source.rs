@@ -30,6 +30,9 @@ pub struct VaultSource {
     client: VaultClient,
     token: Mutex<SecretString>,
     mounts: Mutex<Vec<MountInfo>>,
+    /// Held while a mount is looked up, so templates rendered together that need the same
+    /// mount ask the server once.
+    looking_up: tokio::sync::Mutex<()>,
     /// How many times a transient failure is retried.
     num_retries: u32,
 }
@@ -41,6 +44,7 @@ impl VaultSource {
             client,
             token: Mutex::new(token),
             mounts: Mutex::new(Vec::new()),
+            looking_up: tokio::sync::Mutex::new(()),
             num_retries,
         }
     }
@@ -78,14 +82,18 @@ impl VaultSource {
     }
 
     async fn mount_for(&self, path: &str) -> Result<MountInfo, VaultError> {
-        let known = {
+        let known = || {
             let mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
             mounts
                 .iter()
                 .find(|mount| format!("{path}/").starts_with(&mount.path))
                 .cloned()
         };
-        if let Some(mount) = known {
+        if let Some(mount) = known() {
+            return Ok(mount);
+        }
+        let _one_at_a_time = self.looking_up.lock().await;
+        if let Some(mount) = known() {
             return Ok(mount);
         }
         let mount = self.client.mount_info(&self.token(), path).await?;

@@ -266,6 +266,52 @@ auto_auth {{
 }
 
 #[test]
+fn templates_rendered_together_look_their_mount_up_once() {
+    let case = Case::with_server(DevServer::start_audited());
+    let config = case.config(
+        "config.hcl",
+        r#"
+exit_after_auth = true
+auto_auth {
+  method "approle" {
+    config {
+      role_id_file_path   = "{dir}/roleid"
+      secret_id_file_path = "{dir}/secretid"
+    }
+  }
+}
+template {
+  contents    = "{{ with secret \"secret/app/config\" }}{{ .Data.data.password }}{{ end }}"
+  destination = "{dir}/a.txt"
+}
+template {
+  contents    = "{{ with secret \"secret/data/app/config\" }}{{ .Data.data.password }}{{ end }}"
+  destination = "{dir}/b.txt"
+}
+template {
+  contents    = "{{kv \"secret/app/config\" \"password\"}}"
+  destination = "{dir}/c.txt"
+}
+"#,
+    );
+    // The set-up's own requests (the CLI looks mounts up too) are not the agent's.
+    let before = case.server.audited_requests().len();
+    let (output, _) = case.agent(&config, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    for file in ["a.txt", "b.txt", "c.txt"] {
+        assert_eq!(case.read(file), "hunter2");
+    }
+    let lookups: Vec<_> = case
+        .server
+        .audited_requests()
+        .into_iter()
+        .skip(before)
+        .filter(|(_, path)| path.starts_with("sys/internal/ui/mounts/"))
+        .collect();
+    assert_eq!(lookups.len(), 1, "one mount, one look-up: {lookups:?}");
+}
+
+#[test]
 fn bad_credentials_with_exit_on_err_exit_1_and_keep_the_secret_id_file() {
     let case = Case::new();
     std::fs::write(
