@@ -393,7 +393,7 @@ fn compare(
         .unwrap_or_default();
     if !cli.no_floor && !floor.is_file() {
         eprintln!(
-            "error: the floor client {} is missing; run the benchmark with `cargo run -p vaultward-bench --release`, which builds it, or pass --no-floor.",
+            "error: the floor client {} is missing; build it with `cargo build --release -p vaultward-bench` (or pass --no-floor).",
             floor.display()
         );
         return Err(ExitCode::from(2));
