@@ -139,15 +139,30 @@ impl VaultSource {
             Some((bare, query)) => (bare, Some(query)),
             None => (path, None),
         };
-        let (read_path, _) = self.go_path(bare).await;
-        let full_path = match query {
+        let with_query = |read_path: &str| match query {
             Some(query) => format!("{read_path}?{query}"),
-            None => read_path.clone(),
+            None => read_path.to_owned(),
         };
-        let response = self
-            .read(&full_path)
-            .await
-            .map_err(|error| fetch_error(&what, &error))?;
+        // A path with `data/` (or `metadata/`) after its first segment is almost always read
+        // as written (`secret/data/app` on the KV v2 mount `secret/`): read it while the mount
+        // is looked up, and use that answer once the mount confirms it; one round trip less
+        // on the start-up path.
+        let likely_as_written = matches!(bare.split('/').nth(1), Some("data" | "metadata"));
+        let (read_path, response) = if likely_as_written {
+            let as_written = with_query(bare);
+            let ((read_path, _), early) = tokio::join!(self.go_path(bare), self.read(&as_written));
+            if read_path == bare {
+                (read_path, early)
+            } else {
+                let response = self.read(&with_query(&read_path)).await;
+                (read_path, response)
+            }
+        } else {
+            let (read_path, _) = self.go_path(bare).await;
+            let response = self.read(&with_query(&read_path)).await;
+            (read_path, response)
+        };
+        let response = response.map_err(|error| fetch_error(&what, &error))?;
         let deleted = response["data"]["metadata"]["deletion_time"]
             .as_str()
             .is_some_and(|time| !time.is_empty());

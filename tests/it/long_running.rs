@@ -488,10 +488,10 @@ template {
         agent.log().contains("it will be retried")
     })
     .expect("the missing secret is retried, not fatal");
-    case.server.kv_put("app/late", &["x=arrived"]);
+    case.server.kv_put("app/late", &["x=late-value-8126"]);
     wait_until(Duration::from_secs(30), || case.path("late.txt").exists())
         .unwrap_or_else(|| panic!("the secret that appeared is rendered: {}", agent.log()));
-    assert_eq!(case.read("late.txt"), "arrived");
+    assert_eq!(case.read("late.txt"), "late-value-8126");
     agent.signal("TERM");
     assert_eq!(
         agent.wait(Duration::from_secs(10)),

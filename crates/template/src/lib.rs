@@ -374,9 +374,13 @@ impl Engine {
         }
         let mut errors = Vec::new();
         let mut go = HashMap::new();
+        let bases = specs
+            .iter()
+            .any(|spec| spec.syntax == Syntax::Go)
+            .then(|| go::Bases::new(&state));
         for (index, spec) in specs.iter().enumerate() {
-            if spec.syntax == Syntax::Go {
-                match go::compile(spec, &state) {
+            if let (Syntax::Go, Some(bases)) = (spec.syntax, &bases) {
+                match go::compile(spec, &state, bases) {
                     Ok(template) => {
                         go.insert(index, template);
                     }
