@@ -299,3 +299,27 @@ async fn write_to_file_writes_only_what_a_complete_render_produced() {
         .unwrap_err();
     assert!(error.contains("not an octal number"), "{error}");
 }
+
+#[tokio::test]
+async fn defined_templates_and_blocks_render_as_in_go() {
+    assert_eq!(
+        render("{{ define \"user\" }}u={{ . }}{{ end }}{{ template \"user\" \"app\" }}|{{ block \"b\" 2 }}b={{ . }}{{ end }}")
+            .await
+            .unwrap(),
+        "u=app|b=2"
+    );
+    // An empty definition does not replace a non-empty one; two non-empty ones are an error.
+    assert_eq!(
+        render("{{ define \"x\" }}full{{ end }}{{ define \"x\" }}{{ end }}{{ template \"x\" }}")
+            .await
+            .unwrap(),
+        "full"
+    );
+    let error = render("{{ define \"x\" }}a{{ end }}\n{{ define \"x\" }}b{{ end }}")
+        .await
+        .unwrap_err();
+    assert!(
+        error.contains("line 2: the template `x` is defined twice"),
+        "{error}"
+    );
+}

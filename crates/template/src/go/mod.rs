@@ -11,6 +11,7 @@
 //! the output of a round with a miss is thrown away.
 
 pub(crate) mod check;
+mod compact;
 pub(crate) mod encode;
 pub mod pki;
 pub(crate) mod yaml;
@@ -130,9 +131,9 @@ pub(crate) fn compile(
     state: &Arc<Mutex<State>>,
     bases: &Bases,
 ) -> Result<Template, String> {
-    let (name, text, strict) = (&spec.name, &spec.text, spec.error_on_missing_key);
+    let (text, strict) = (&spec.text, spec.error_on_missing_key);
     check::blocks(text).map_err(|message| format!("syntax error at {message}"))?;
-    let (tree, defines) = gotmpl::parse::Parser::new(text, "{{", "}}")
+    let (mut tree, defines) = gotmpl::parse::Parser::new(text, "{{", "}}")
         .and_then(|parser| parser.parse())
         .map_err(|error| describe_parse_error(&error))?;
     // Every function problem of the template at once, so one run of `validate` lists them all.
@@ -174,19 +175,47 @@ pub(crate) fn compile(
     let uses_pki = check::functions(&tree, &defines)
         .iter()
         .any(|(function, _)| function == "pkiCert");
-    let template = if uses_pki {
+    let mut template = if uses_pki {
         // pkiCert keeps its certificate in this template's destination.
-        base(name, strict, functions(state, spec.destination.as_deref()))
+        base(strict, functions(state, spec.destination.as_deref()))
     } else {
         bases.get(strict).clone()
     };
-    template
-        .parse(text)
-        .map_err(|error| describe_parse_error(&error))
+    // The tree parsed once for the checks is the one executed, its vectors shrunk to their
+    // length (a node is about 170 bytes, and each list starts with room for 4).
+    let mut named: BTreeMap<String, gotmpl::parse::ListNode> = BTreeMap::new();
+    for mut define in defines {
+        compact::list(&mut define.body);
+        let name = define.name.to_string();
+        match named.get(&name) {
+            Some(existing) if !existing.is_empty_tree() && !define.body.is_empty_tree() => {
+                return Err(format!(
+                    "line {}: the template `{name}` is defined twice",
+                    define.pos.line
+                ));
+            }
+            // As Go: an empty definition does not replace a non-empty one.
+            Some(existing) if define.body.is_empty_tree() && !existing.is_empty_tree() => {}
+            _ => {
+                named.insert(name, define.body);
+            }
+        }
+    }
+    for (name, body) in named {
+        template = template.add_parse_tree(&name, body);
+    }
+    compact::list(&mut tree);
+    Ok(template.add_parse_tree(MAIN, tree))
 }
 
-fn base(name: &str, strict: bool, functions: gotmpl::FuncMap) -> Template {
-    Template::new(name)
+/// The name the template's own text is kept under (no template name can be typed like it).
+const MAIN: &str = "\u{0}vaultward";
+
+/// An unnamed template: gotmpl keeps a second copy of a named template's tree (as Go's
+/// `treeSet[name]`), which vaultward never uses, since its templates are not called by name;
+/// the template's own name is in vaultward's messages instead.
+fn base(strict: bool, functions: gotmpl::FuncMap) -> Template {
+    Template::new("")
         .missing_key(if strict {
             MissingKey::Error
         } else {
@@ -206,8 +235,8 @@ pub(crate) struct Bases {
 impl Bases {
     pub(crate) fn new(state: &Arc<Mutex<State>>) -> Self {
         Bases {
-            lenient: base("template", false, functions(state, None)),
-            strict: base("template", true, functions(state, None)),
+            lenient: base(false, functions(state, None)),
+            strict: base(true, functions(state, None)),
         }
     }
 
@@ -247,7 +276,7 @@ fn describe_parse_error(error: &TemplateError) -> String {
 /// rendering later may succeed).
 pub(crate) fn render(template: &Template) -> Result<String, String> {
     template
-        .execute_to_string(&Value::Map(Arc::new(BTreeMap::new())))
+        .execute_template_to_string(MAIN, &Value::Map(Arc::new(BTreeMap::new())))
         .map_err(|error| match error {
             TemplateError::MissingKey { key } => {
                 format!("{RETRYABLE_MARK}map has no entry for key `{key}`")
