@@ -143,19 +143,21 @@ impl VaultSource {
             Some(query) => format!("{read_path}?{query}"),
             None => read_path.to_owned(),
         };
-        // A path with `data/` (or `metadata/`) after its first segment is almost always read
-        // as written (`secret/data/app` on the KV v2 mount `secret/`): read it while the mount
-        // is looked up, and use that answer once the mount confirms it; one round trip less
-        // on the start-up path.
+        // A path with `data/` (or `metadata/`) after its first segment is read as written
+        // whatever its mount, unless that mount is itself deeper (`kv/data/` on KV v2, where
+        // consul-template would read `kv/data/data/…`); reading on such a mount without
+        // `data/` is refused. So the path is read as written first, and the mount is looked
+        // up only when the server refuses it: no look-up on the usual path.
         let likely_as_written = matches!(bare.split('/').nth(1), Some("data" | "metadata"));
         let (read_path, response) = if likely_as_written {
-            let as_written = with_query(bare);
-            let ((read_path, _), early) = tokio::join!(self.go_path(bare), self.read(&as_written));
-            if read_path == bare {
-                (read_path, early)
-            } else {
-                let response = self.read(&with_query(&read_path)).await;
-                (read_path, response)
+            match self.read(&with_query(bare)).await {
+                Ok(response) => (bare.to_owned(), Ok(response)),
+                Err(error) if error.is_retryable() => (bare.to_owned(), Err(error)),
+                Err(_) => {
+                    let (read_path, _) = self.go_path(bare).await;
+                    let response = self.read(&with_query(&read_path)).await;
+                    (read_path, response)
+                }
             }
         } else {
             let (read_path, _) = self.go_path(bare).await;

@@ -98,6 +98,10 @@ const FUNCTIONS: &[(&str, &str)] = &[
 {{ env "VAULTWARD_CMP_ENV" }}|{{ .Data.data.nokey }}{{ end }}"#,
     ),
     (
+        "deep-mount.txt",
+        r#"{{ with secret "team/data/app" }}{{ .Data.data.k }}{{ end }}|{{ with secret "secret/data/app/config" }}{{ .Data.data.user }}{{ end }}"#,
+    ),
+    (
         "case.txt",
         r#"{{ "straße ΟΔΟΣ İx ǆ" | toUpper }}|{{ "ΟΔΟΣ İX ǅ" | toLower }}|{{ "aGVs\nbG8=\r\n" | base64Decode }}"#,
     ),
@@ -186,6 +190,24 @@ fn seed(case: &Case) {
         "-mount=secret",
         "app/yaml",
         &format!("@{}", yaml.display()),
+    ]);
+    // A KV v2 mount whose path has `data` as its second segment: consul-template reads
+    // `team/data/data/app` for `secret "team/data/app"`.
+    case.server
+        .bao(&["secrets", "enable", "-path=team/data", "-version=2", "kv"]);
+    case.server
+        .bao(&["kv", "put", "-mount=team/data", "app", "k=deep-value"]);
+    let policy = case.path("policy.hcl");
+    std::fs::write(
+        &policy,
+        "path \"secret/*\" { capabilities = [\"read\"] }\npath \"kv1/*\" { capabilities = [\"read\"] }\npath \"team/*\" { capabilities = [\"read\"] }\n",
+    )
+    .unwrap();
+    case.server.bao(&[
+        "policy",
+        "write",
+        "vaultward-read",
+        policy.to_str().unwrap(),
     ]);
     let floats = case.path("floats.json");
     std::fs::write(
