@@ -797,3 +797,38 @@ fn a_renewal_that_is_never_answered_is_given_up_for_a_login_before_the_token_exp
         agent.log()
     );
 }
+
+#[test]
+fn a_bad_secret_id_file_at_max_ttl_falls_back_to_the_secret_id_that_worked() {
+    let case = Case::new();
+    let (role_id, secret_id) = case
+        .server
+        .approle("fallback", &["token_ttl=4s", "token_max_ttl=6s"]);
+    std::fs::write(case.path("fallback.roleid"), role_id).unwrap();
+    std::fs::write(case.path("fallback.secretid"), secret_id).unwrap();
+    let config = case.config(
+        "config.hcl",
+        &BASE
+            .replace("exit_after_auth = true\n", "")
+            .replace("{dir}/roleid", "{dir}/fallback.roleid")
+            .replace("{dir}/secretid", "{dir}/fallback.secretid"),
+    );
+    let agent = case.spawn_agent(&config, &[], &[]);
+    wait_until(Duration::from_secs(20), || case.path("token").exists()).expect("first login");
+    let first = case.read("token");
+    std::fs::write(case.path("fallback.secretid"), "not-a-secret-id").unwrap();
+    // At the max TTL a new token is needed; the file's secret_id is refused, the one that
+    // logged in before is not.
+    wait_until(Duration::from_secs(20), || {
+        let token = case.read("token");
+        token != first && case.server.token_is_valid(&token)
+    })
+    .unwrap_or_else(|| panic!("a new token past the max TTL: {}", agent.log()));
+    assert!(
+        agent
+            .log()
+            .contains("logged in with the secret_id that worked before"),
+        "{}",
+        agent.log()
+    );
+}

@@ -310,6 +310,52 @@ impl MethodLogin {
         }
     }
 
+    /// One login attempt; for AppRole, when the server refuses the secret_id now in the file
+    /// and an earlier one that logged in is kept, one more attempt with that one (the file may
+    /// hold a bad write, and the kept secret_id may still be good). Used by the retries of
+    /// [`login_with_backoff`]; a first try of new credentials uses [`Self::login`] alone.
+    pub async fn login_or_kept(&mut self, client: &VaultClient) -> Result<Token, AuthError> {
+        let refused = match self.login(client).await {
+            Err(failure) if failure.is_refused() => failure,
+            result => return result,
+        };
+        let namespace = self.namespace.clone();
+        let mount_path = self.mount_path.clone();
+        let State::AppRole {
+            config,
+            role_id: Some(role_id),
+            secret_id: Some(kept),
+            ..
+        } = &self.state
+        else {
+            return Err(refused);
+        };
+        let Some(path) = &config.secret_id_file_path else {
+            return Err(refused);
+        };
+        let in_file = match read_optional(path) {
+            Ok(Some(value)) => value,
+            _ => return Err(refused),
+        };
+        if in_file.expose_secret() == kept.expose_secret() {
+            return Err(refused);
+        }
+        match client
+            .approle_login(&mount_path, role_id, Some(kept), namespace.as_deref())
+            .await
+        {
+            Ok(auth) => {
+                warn!(
+                    error = %refused,
+                    path = %path.display(),
+                    "The secret_id in the file was refused; logged in with the secret_id that worked before. Write a valid secret_id to the file."
+                );
+                Ok(auth.into())
+            }
+            Err(_) => Err(refused),
+        }
+    }
+
     /// One login attempt.
     pub async fn login(&mut self, client: &VaultClient) -> Result<Token, AuthError> {
         let namespace = self.namespace.as_deref();
@@ -733,7 +779,7 @@ pub async fn login_with_backoff(
     exit_on_err: bool,
 ) -> Result<Token, AuthError> {
     loop {
-        match method.login(client).await {
+        match method.login_or_kept(client).await {
             Ok(token) => {
                 backoff.reset();
                 info!(
