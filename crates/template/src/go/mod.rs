@@ -138,11 +138,13 @@ pub(crate) fn compile(
         .map_err(|error| describe_parse_error(&error))?;
     // Every function problem of the template at once, so one run of `validate` lists them all.
     let mut problems: Vec<String> = Vec::new();
-    for (function, line) in check::functions(&tree, &defines) {
-        if FUNCTIONS.contains(&function.as_str()) || BUILTINS.contains(&function.as_str()) {
+    let called = check::functions(&tree, &defines);
+    for (function, line) in &called {
+        let (function, line) = (function.as_str(), *line);
+        if FUNCTIONS.contains(&function) || BUILTINS.contains(&function) {
             continue;
         }
-        let problem = if NOT_YET.contains(&function.as_str())
+        let problem = if NOT_YET.contains(&function)
             || function.starts_with("sprig_")
             || function.starts_with("spew_")
         {
@@ -150,7 +152,7 @@ pub(crate) fn compile(
                 "line {line}: `{function}` is a consul-template function that vaultward does not support yet"
             )
         } else {
-            unknown_function(&function, line)
+            unknown_function(function, line)
         };
         if !problems.contains(&problem) {
             problems.push(problem);
@@ -172,9 +174,7 @@ pub(crate) fn compile(
                 .join(", ")
         ));
     }
-    let uses_pki = check::functions(&tree, &defines)
-        .iter()
-        .any(|(function, _)| function == "pkiCert");
+    let uses_pki = called.iter().any(|(function, _)| function == "pkiCert");
     let mut template = if uses_pki {
         // pkiCert keeps its certificate in this template's destination.
         base(strict, functions(state, spec.destination.as_deref()))
