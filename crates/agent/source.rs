@@ -148,21 +148,21 @@ impl VaultSource {
         // consul-template would read `kv/data/data/…`); reading on such a mount without
         // `data/` is refused. So the path is read as written first, and the mount is looked
         // up only when the server refuses it: no look-up on the usual path.
-        let likely_as_written = matches!(bare.split('/').nth(1), Some("data" | "metadata"));
-        let (read_path, response) = if likely_as_written {
+        let as_written = if matches!(bare.split('/').nth(1), Some("data" | "metadata")) {
             match self.read(&with_query(bare)).await {
-                Ok(response) => (bare.to_owned(), Ok(response)),
-                Err(error) if error.is_retryable() => (bare.to_owned(), Err(error)),
-                Err(_) => {
-                    let (read_path, _) = self.go_path(bare).await;
-                    let response = self.read(&with_query(&read_path)).await;
-                    (read_path, response)
-                }
+                Err(error) if !error.is_retryable() => None,
+                answer => Some(answer),
             }
         } else {
-            let (read_path, _) = self.go_path(bare).await;
-            let response = self.read(&with_query(&read_path)).await;
-            (read_path, response)
+            None
+        };
+        let (read_path, response) = match as_written {
+            Some(answer) => (bare.to_owned(), answer),
+            None => {
+                let (read_path, _) = self.go_path(bare).await;
+                let response = self.read(&with_query(&read_path)).await;
+                (read_path, response)
+            }
         };
         let response = response.map_err(|error| fetch_error(&what, &error))?;
         let deleted = response["data"]["metadata"]["deletion_time"]
