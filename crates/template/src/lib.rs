@@ -115,13 +115,11 @@ pub fn handlebars_marker(text: &str, source: Option<&Path>) -> Option<String> {
             _ => {}
         }
     }
-    let mut rest = text;
-    while let Some(open) = rest.find("{{") {
-        let after = &rest[open + 2..];
-        let tag = after.trim_start_matches('{');
-        // `{{/* … */}}` is a Go comment, not a Handlebars closing tag.
+    // The actions as Go's lexer sees them, so text inside a Go string (`{{ "{{#raw}}" }}`) or
+    // comment (`{{/* {{#each}} */}}`) is not taken for a tag.
+    for action in go::check::scan(text).0 {
+        let tag = action.text.trim_start_matches('{');
         if tag.starts_with("/*") {
-            rest = after.find("*/").map_or("", |close| &after[close + 2..]);
             continue;
         }
         if tag.starts_with(['#', '/', '^', '!', '>', '~']) {
@@ -133,42 +131,14 @@ pub fn handlebars_marker(text: &str, source: Option<&Path>) -> Option<String> {
             return Some(format!("the Handlebars tag `{{{{{shown}`"));
         }
         let word = tag
-            .trim_start()
             .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
             .next()
             .unwrap_or_default();
         if matches!(word, "kv" | "concat") {
             return Some(format!("the Handlebars helper `{word}`"));
         }
-        // Go on after this action: a `{{#raw}}` inside one of its strings is text.
-        rest = &after[action_end(after)..];
     }
     None
-}
-
-/// Where the action whose text starts `after` its `{{` ends: past its `}}`, skipping what is
-/// inside Go's quoted, raw and character literals; the whole text when it is never closed.
-fn action_end(after: &str) -> usize {
-    let bytes = after.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            quote @ (b'"' | b'\'' | b'`') => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != quote {
-                    i += if bytes[i] == b'\\' && quote != b'`' {
-                        2
-                    } else {
-                        1
-                    };
-                }
-            }
-            b'}' if bytes.get(i + 1) == Some(&b'}') => return i + 2,
-            _ => {}
-        }
-        i += 1;
-    }
-    bytes.len()
 }
 
 /// A failed read.

@@ -14,12 +14,11 @@
 
 use gotmpl::parse::{BranchNode, CommandNode, Expr, ListNode, Node, PipeNode};
 
-/// One `{{ … }}` action: its text between the delimiters (trim markers removed) and where it
-/// starts.
-struct Action<'a> {
-    text: &'a str,
-    line: usize,
-    column: usize,
+/// One `{{ … }}` action: its text between the delimiters (trim markers removed and spaces
+/// trimmed) and the byte offset of its `{{` (turned into a line and column only for a message).
+pub(crate) struct Action<'a> {
+    pub(crate) text: &'a str,
+    offset: usize,
 }
 
 /// Line and column (1-based, in characters) of byte `offset` of `text`.
@@ -32,6 +31,20 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// The actions of `text`, or where an action is never closed.
 fn actions(text: &str) -> Result<Vec<Action<'_>>, String> {
+    match scan(text) {
+        (found, None) => Ok(found),
+        (_, Some(start)) => {
+            let (line, column) = line_col(text, start);
+            Err(format!(
+                "line {line}, column {column}: the action `{{{{` is never closed with `}}}}`"
+            ))
+        }
+    }
+}
+
+/// The actions of `text` (skipping strings, raw strings, characters and comments inside them),
+/// and the offset of an action that is never closed, where the scan stopped.
+pub(crate) fn scan(text: &str) -> (Vec<Action<'_>>, Option<usize>) {
     let bytes = text.as_bytes();
     let mut found = Vec::new();
     let mut at = 0;
@@ -75,11 +88,8 @@ fn actions(text: &str) -> Result<Vec<Action<'_>>, String> {
                 _ => i += 1,
             }
         }
-        let (line, column) = line_col(text, start);
         let Some(close) = end else {
-            return Err(format!(
-                "line {line}, column {column}: the action `{{{{` is never closed with `}}}}`"
-            ));
+            return (found, Some(start));
         };
         let mut inner_end = close;
         if close > inner_start
@@ -91,19 +101,22 @@ fn actions(text: &str) -> Result<Vec<Action<'_>>, String> {
         }
         found.push(Action {
             text: text[inner_start..inner_end.max(inner_start)].trim(),
-            line,
-            column,
+            offset: start,
         });
         at = close + 2;
     }
-    Ok(found)
+    (found, None)
 }
 
 /// Checks that every `if`, `with`, `range`, `define` and `block` has its `end`, that no `end`
 /// or `else` stands alone, and that every action is closed.
 pub(crate) fn blocks(text: &str) -> Result<(), String> {
-    let mut open: Vec<(&str, usize, usize)> = Vec::new();
+    let mut open: Vec<(&str, usize)> = Vec::new();
     for action in actions(text)? {
+        let place = || {
+            let (line, column) = line_col(text, action.offset);
+            format!("line {line}, column {column}")
+        };
         if action.text.starts_with("/*") {
             continue;
         }
@@ -113,13 +126,11 @@ pub(crate) fn blocks(text: &str) -> Result<(), String> {
             .next()
             .unwrap_or_default();
         match keyword {
-            "if" | "with" | "range" | "define" | "block" => {
-                open.push((keyword, action.line, action.column))
-            }
+            "if" | "with" | "range" | "define" | "block" => open.push((keyword, action.offset)),
             "end" if open.pop().is_none() => {
                 return Err(format!(
-                    "line {}, column {}: `{{{{ end }}}}` closes a block that was never opened",
-                    action.line, action.column
+                    "{}: `{{{{ end }}}}` closes a block that was never opened",
+                    place()
                 ));
             }
             "else"
@@ -128,14 +139,15 @@ pub(crate) fn blocks(text: &str) -> Result<(), String> {
                     .is_some_and(|(kind, ..)| matches!(*kind, "if" | "with" | "range")) =>
             {
                 return Err(format!(
-                    "line {}, column {}: `{{{{ else }}}}` outside an `if`, `with` or `range` block",
-                    action.line, action.column
+                    "{}: `{{{{ else }}}}` outside an `if`, `with` or `range` block",
+                    place()
                 ));
             }
             _ => {}
         }
     }
-    if let Some((kind, line, column)) = open.last() {
+    if let Some((kind, offset)) = open.last() {
+        let (line, column) = line_col(text, *offset);
         return Err(format!(
             "line {line}, column {column}: `{{{{ {kind} }}}}` is never closed with `{{{{ end }}}}`"
         ));
