@@ -773,7 +773,8 @@ pub fn write_destination(
 /// 0644 for a new file.
 pub fn destination_mode(destination: &Path, perms: Option<u32>) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
-    perms.unwrap_or_else(|| match std::fs::symlink_metadata(destination) {
+    // Following a symlink, as consul-template's `os.Stat` and the unchanged-file check do.
+    perms.unwrap_or_else(|| match std::fs::metadata(destination) {
         Ok(metadata) if metadata.is_file() => metadata.permissions().mode() & 0o7777,
         _ => vaultward_config::DEFAULT_TEMPLATE_PERMS,
     })
