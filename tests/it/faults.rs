@@ -625,21 +625,24 @@ fn a_full_disk_keeps_the_previous_file_leaves_no_temporary_file_and_spares_the_o
     drop(disk);
 }
 
-#[test]
-fn a_bad_secret_id_written_mid_run_keeps_the_working_token_renewed_without_a_lockout() {
-    let case = Case::new();
-    let (role_id, secret_id) = case
-        .server
-        .approle("rotating", &["token_ttl=6s", "token_max_ttl=1h"]);
-    std::fs::write(case.path("rotating.roleid"), role_id).unwrap();
-    std::fs::write(case.path("rotating.secretid"), secret_id).unwrap();
-    let config = case.config(
+/// A role `name` with `role_args`, its credential files, and a long-running config for it.
+fn long_running_role(case: &Case, name: &str, role_args: &[&str]) -> std::path::PathBuf {
+    let (role_id, secret_id) = case.server.approle(name, role_args);
+    std::fs::write(case.path(&format!("{name}.roleid")), role_id).unwrap();
+    std::fs::write(case.path(&format!("{name}.secretid")), secret_id).unwrap();
+    case.config(
         "config.hcl",
         &BASE
             .replace("exit_after_auth = true\n", "")
-            .replace("{dir}/roleid", "{dir}/rotating.roleid")
-            .replace("{dir}/secretid", "{dir}/rotating.secretid"),
-    );
+            .replace("{dir}/roleid", &format!("{{dir}}/{name}.roleid"))
+            .replace("{dir}/secretid", &format!("{{dir}}/{name}.secretid")),
+    )
+}
+
+#[test]
+fn a_bad_secret_id_written_mid_run_keeps_the_working_token_renewed_without_a_lockout() {
+    let case = Case::new();
+    let config = long_running_role(&case, "rotating", &["token_ttl=6s", "token_max_ttl=1h"]);
     let agent = case.spawn_agent(&config, &[], &[]);
     wait_until(Duration::from_secs(20), || case.path("token").exists()).expect("first login");
     let first = case.read("token");
@@ -761,21 +764,10 @@ fn renewal_holding_proxy(
 #[test]
 fn a_renewal_that_is_never_answered_is_given_up_for_a_login_before_the_token_expires() {
     let case = Case::new();
-    let (role_id, secret_id) = case
-        .server
-        .approle("held", &["token_ttl=6s", "token_max_ttl=1h"]);
-    std::fs::write(case.path("held.roleid"), role_id).unwrap();
-    std::fs::write(case.path("held.secretid"), secret_id).unwrap();
+    let config = long_running_role(&case, "held", &["token_ttl=6s", "token_max_ttl=1h"]);
     let hold = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let upstream = case.server.addr.trim_start_matches("http://").to_owned();
     let port = renewal_holding_proxy(upstream, hold.clone());
-    let config = case.config(
-        "config.hcl",
-        &BASE
-            .replace("exit_after_auth = true\n", "")
-            .replace("{dir}/roleid", "{dir}/held.roleid")
-            .replace("{dir}/secretid", "{dir}/held.secretid"),
-    );
     let agent = case.spawn_agent(
         &config,
         &[],
@@ -801,18 +793,7 @@ fn a_renewal_that_is_never_answered_is_given_up_for_a_login_before_the_token_exp
 #[test]
 fn a_bad_secret_id_file_at_max_ttl_falls_back_to_the_secret_id_that_worked() {
     let case = Case::new();
-    let (role_id, secret_id) = case
-        .server
-        .approle("fallback", &["token_ttl=4s", "token_max_ttl=6s"]);
-    std::fs::write(case.path("fallback.roleid"), role_id).unwrap();
-    std::fs::write(case.path("fallback.secretid"), secret_id).unwrap();
-    let config = case.config(
-        "config.hcl",
-        &BASE
-            .replace("exit_after_auth = true\n", "")
-            .replace("{dir}/roleid", "{dir}/fallback.roleid")
-            .replace("{dir}/secretid", "{dir}/fallback.secretid"),
-    );
+    let config = long_running_role(&case, "fallback", &["token_ttl=4s", "token_max_ttl=6s"]);
     let agent = case.spawn_agent(&config, &[], &[]);
     wait_until(Duration::from_secs(20), || case.path("token").exists()).expect("first login");
     let first = case.read("token");

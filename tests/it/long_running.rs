@@ -45,6 +45,22 @@ template {{
     )
 }
 
+/// [`config`] with a 1 h render interval, `exit_on_retry_failure = true` and `extra` blocks.
+fn exit_on_retry_config(case: &Case, role_files: (&str, &str), extra: &str) -> std::path::PathBuf {
+    let config = config(
+        case,
+        role_files,
+        "1h",
+        &extra.replace("{dir}", &case.dir.path().display().to_string()),
+    );
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "static_secret_render_interval = \"1h\"",
+        "static_secret_render_interval = \"1h\"\n  exit_on_retry_failure = true",
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
 /// A role with short TTLs and its credential files.
 fn short_role(case: &Case, name: &str, args: &[&str]) -> (String, String) {
     let (role_id, secret_id) = case.server.approle(name, args);
@@ -427,17 +443,7 @@ template {
   destination = "{dir}/never.txt"
 }
 "#;
-    let config = config(
-        &case,
-        (&role, &secret),
-        "1h",
-        &extra.replace("{dir}", &case.dir.path().display().to_string()),
-    );
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "static_secret_render_interval = \"1h\"",
-        "static_secret_render_interval = \"1h\"\n  exit_on_retry_failure = true",
-    );
-    std::fs::write(&config, text).unwrap();
+    let config = exit_on_retry_config(&case, (&role, &secret), extra);
     let mut agent = case.spawn_agent(&config, &[], &[]);
     assert_eq!(
         agent.wait(Duration::from_secs(30)),
@@ -472,17 +478,7 @@ template {
   destination = "{dir}/late.txt"
 }
 "#;
-    let config = config(
-        &case,
-        (&role, &secret),
-        "1h",
-        &extra.replace("{dir}", &case.dir.path().display().to_string()),
-    );
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "static_secret_render_interval = \"1h\"",
-        "static_secret_render_interval = \"1h\"\n  exit_on_retry_failure = true",
-    );
-    std::fs::write(&config, text).unwrap();
+    let config = exit_on_retry_config(&case, (&role, &secret), extra);
     let mut agent = case.spawn_agent(&config, &[], &[]);
     wait_until(Duration::from_secs(30), || {
         agent.log().contains("it will be retried")
