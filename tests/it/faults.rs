@@ -813,3 +813,136 @@ fn a_bad_secret_id_file_at_max_ttl_falls_back_to_the_secret_id_that_worked() {
         agent.log()
     );
 }
+
+/// A template writing into `{dir}/{subdir}`, after [`BASE`].
+fn config_writing_into(case: &Case, subdir: &str) -> std::path::PathBuf {
+    case.config(
+        "config.hcl",
+        &format!(
+            "{BASE}template {{\n  contents = \"{{{{kv \\\"secret/app/config\\\" \\\"password\\\"}}}}\"\n  destination = \"{{dir}}/{subdir}/out.txt\"\n}}\n"
+        ),
+    )
+}
+
+/// Asserts that the agent failed at start-up with `expected`, before any login.
+fn assert_refused_before_login(case: &Case, output: &std::process::Output, expected: &str) {
+    assert_eq!(output.status.code(), Some(1), "{}", text(output));
+    assert!(text(output).contains(expected), "{}", text(output));
+    assert!(
+        !text(output).contains("Authenticated"),
+        "no login: {}",
+        text(output)
+    );
+    assert!(
+        case.path("secretid").exists(),
+        "the secret_id file is still there"
+    );
+    assert!(!case.path("token").exists());
+}
+
+#[test]
+fn a_destination_directory_on_a_full_disk_is_refused_before_the_login() {
+    let case = Case::new();
+    let disk = SmallDisk::mount(case.path("full"), "64k");
+    let _ = std::fs::write(case.path("full/filler"), vec![0u8; 64 * 1024]);
+    let config = config_writing_into(&case, "full");
+    let (output, elapsed) = case.agent(&config, &[]);
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    assert_refused_before_login(
+        &case,
+        &output,
+        &format!(
+            "the directory `{}` is not writable: No space left on device (os error 28)",
+            case.path("full").display()
+        ),
+    );
+    drop(disk);
+}
+
+#[test]
+fn a_destination_directory_on_a_read_only_mount_is_refused_before_the_login() {
+    let case = Case::new();
+    let disk = SmallDisk::mount(case.path("ro"), "64k");
+    let status = std::process::Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(case.path("ro"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "remounting read-only needs root");
+    let config = config_writing_into(&case, "ro");
+    let (output, _) = case.agent(&config, &[]);
+    assert_refused_before_login(
+        &case,
+        &output,
+        &format!(
+            "the directory `{}` is not writable: Read-only file system (os error 30)",
+            case.path("ro").display()
+        ),
+    );
+    drop(disk);
+}
+
+/// Root ignores file modes, so the agent runs as nobody (65534) against a directory it may
+/// read but not write.
+#[test]
+fn a_destination_directory_without_write_permission_is_refused_before_the_login() {
+    use std::os::unix::fs::PermissionsExt;
+    let case = Case::new();
+    let world = std::fs::Permissions::from_mode(0o777);
+    std::fs::set_permissions(case.dir.path(), world.clone()).unwrap();
+    for file in ["roleid", "secretid"] {
+        std::fs::set_permissions(case.path(file), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    std::fs::create_dir(case.path("locked")).unwrap();
+    std::fs::set_permissions(case.path("locked"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = config_writing_into(&case, "locked");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut command = std::process::Command::new("setpriv");
+    command
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_vaultward"),
+            "agent",
+        ])
+        .arg(format!("-config={}", config.display()))
+        .env("BAO_ADDR", &case.server.addr);
+    let (output, _) = run_with_limit(&mut command, Duration::from_secs(30));
+    assert_refused_before_login(
+        &case,
+        &output,
+        &format!(
+            "the directory `{}` is not writable: Permission denied (os error 13)",
+            case.path("locked").display()
+        ),
+    );
+}
+
+#[test]
+fn a_sink_directory_on_a_full_disk_is_refused_before_the_login() {
+    let case = Case::new();
+    let disk = SmallDisk::mount(case.path("full"), "64k");
+    let _ = std::fs::write(case.path("full/filler"), vec![0u8; 64 * 1024]);
+    let config = case.config(
+        "config.hcl",
+        &BASE.replace("{dir}/token", "{dir}/full/token"),
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains(&format!(
+            "cannot write `{}`: check that its directory is writable: No space left on device (os error 28)",
+            case.path("full/token").display()
+        )),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        !text(&output).contains("Authenticated"),
+        "{}",
+        text(&output)
+    );
+    assert!(case.path("secretid").exists());
+    drop(disk);
+}
