@@ -123,13 +123,7 @@ pub async fn agent(
         agent.config.vault.retries(),
     ));
     if exit_after_auth {
-        // The sinks' durable writes (an fsync each) overlap the first secret reads: Vault
-        // Agent's sink and template servers also work on a new token at the same time.
-        let sinks = agent.sinks.clone();
-        let payloads = sink_payloads(&agent.client, &sinks, &token).await;
-        let mut sinks_written =
-            tokio::task::spawn_blocking(move || write_sink_payloads(&sinks, &payloads));
-        let mut sinks_done = false;
+        let payloads = sink_payloads(&agent.client, &agent.sinks, &token).await;
         let mut render_backoff = Backoff::try_new(agent.backoff.min(), agent.backoff.max())
             .map_err(|error| Failure::Config(error.to_string()))?;
         let render = render_with_retries(
@@ -139,27 +133,29 @@ pub async fn agent(
             EXIT_AFTER_AUTH_RENDER_ATTEMPTS,
         );
         tokio::pin!(render);
-        let written = loop {
-            tokio::select! {
-                sinks = &mut sinks_written, if !sinks_done => {
-                    // A failed sink fails the job at once, whatever the templates do.
-                    sinks.map_err(|join_error| {
-                        Failure::Runtime(format!("the sink writer stopped: {join_error}"))
-                    })??;
-                    sinks_done = true;
-                }
-                rendered = &mut render => {
-                    if !sinks_done {
-                        sinks_written.await.map_err(|join_error| {
-                            Failure::Runtime(format!("the sink writer stopped: {join_error}"))
-                        })??;
-                    }
-                    break rendered?;
-                }
+        // The sinks' durable writes (an fsync each) overlap the first secret reads, as Vault
+        // Agent's sink and template servers also work on a new token at the same time: the
+        // render sends its reads, and while the server answers them the sinks are written on
+        // this thread (the answers wait in the socket). No thread is started for it.
+        let early = tokio::select! {
+            biased;
+            signal = shutdown.stop() => {
+                return interrupted(signal, true, "before every template was rendered");
+            }
+            rendered = &mut render => Some(rendered),
+            () = requests_sent() => None,
+        };
+        // A failed sink fails the job at once, whatever the templates do.
+        write_sink_payloads(&agent.sinks, &payloads)?;
+        drop(payloads);
+        let written = match early {
+            Some(rendered) => rendered?,
+            None => tokio::select! {
+                rendered = &mut render => rendered?,
                 signal = shutdown.stop() => {
                     return interrupted(signal, true, "before every template was rendered");
                 }
-            }
+            },
         };
         // Commands of changed files run before the exit, as Vault Agent runs them.
         tokio::select! {
@@ -173,6 +169,14 @@ pub async fn agent(
     }
     write_sinks(&agent.client, &agent.sinks, &token).await?;
     crate::daemon::run(agent, token, source, shutdown, reload).await
+}
+
+/// Returns once the tasks woken so far have run: a request handed to the HTTP client has then
+/// been written to its connection.
+async fn requests_sent() {
+    // Each yield lets the runtime run every task that is ready (the connection's writer).
+    tokio::task::yield_now().await;
+    tokio::task::yield_now().await;
 }
 
 /// A stop signal before the job was done: with `exit_after_auth` that is a failure (exit 1,
