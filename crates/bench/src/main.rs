@@ -152,6 +152,52 @@ fn file_mib(path: &std::path::Path) -> Option<f64> {
         .map(|m| m.len() as f64 / 1024.0 / 1024.0)
 }
 
+/// How an x86-64/aarch64 ELF executable is linked, from its header: with a program
+/// interpreter (the dynamic loader) it is dynamically linked; without one it is static
+/// (`static-pie` when position-independent, as `crt-static` builds are).
+fn linkage(path: &std::path::Path) -> &'static str {
+    let Ok(bytes) = std::fs::read(path) else {
+        return "unreadable";
+    };
+    let u16_at = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u64_at = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_le_bytes)
+    };
+    if bytes.get(..5) != Some(b"\x7fELF\x02".as_slice()) {
+        return "not a 64-bit ELF file";
+    }
+    let (Some(kind), Some(phoff), Some(phentsize), Some(phnum)) =
+        (u16_at(16), u64_at(32), u16_at(54), u16_at(56))
+    else {
+        return "not a 64-bit ELF file";
+    };
+    const PT_INTERP: u32 = 3;
+    const ET_DYN: u16 = 3;
+    let has_interpreter = (0..usize::from(phnum)).any(|index| {
+        usize::try_from(phoff)
+            .ok()
+            .and_then(|offset| u32_at(offset + index * usize::from(phentsize)))
+            == Some(PT_INTERP)
+    });
+    match (has_interpreter, kind == ET_DYN) {
+        (true, _) => "dynamically linked",
+        (false, true) => "static-pie",
+        (false, false) => "static",
+    }
+}
+
 fn command_output(program: &std::path::Path, args: &[&str]) -> String {
     std::process::Command::new(program)
         .args(args)
@@ -419,9 +465,11 @@ fn compare(
     println!("# vaultward benchmark\n");
     println!("- machine: {}", procfs::machine());
     println!(
-        "- vaultward: {} ({:.2} MiB); bao: {} ({:.1} MiB); floor client {:.2} MiB",
+        "- vaultward: {} ({}, {:.2} MiB, {}); bao: {} ({:.1} MiB); floor client {:.2} MiB",
         command_output(vaultward, &["version"]),
+        vaultward.display(),
         file_mib(vaultward).unwrap_or(f64::NAN),
+        linkage(vaultward),
         command_output(&bench.paths.bao, &["version"]),
         file_mib(&bench.paths.bao).unwrap_or(f64::NAN),
         file_mib(&floor).unwrap_or(f64::NAN),
