@@ -547,7 +547,7 @@ fn a_server_restarted_with_persistent_storage_keeps_the_token_and_the_files() {
     );
 }
 
-/// A small tmpfs, unmounted when dropped.
+/// A small tmpfs (`size` is its mount options after `size=`), unmounted when dropped.
 struct SmallDisk(std::path::PathBuf);
 
 impl SmallDisk {
@@ -944,5 +944,23 @@ fn a_sink_directory_on_a_full_disk_is_refused_before_the_login() {
         text(&output)
     );
     assert!(case.path("secretid").exists());
+    drop(disk);
+}
+
+#[test]
+fn a_destination_directory_without_a_free_inode_is_refused_before_the_login() {
+    let case = Case::new();
+    let disk = SmallDisk::mount(case.path("full"), "64k,nr_inodes=2");
+    std::fs::write(case.path("full/last-inode"), "").unwrap();
+    let config = config_writing_into(&case, "full");
+    let (output, _) = case.agent(&config, &[]);
+    assert_refused_before_login(
+        &case,
+        &output,
+        &format!(
+            "the directory `{}` is not writable: no free inode is left on its filesystem (no file can be created)",
+            case.path("full").display()
+        ),
+    );
     drop(disk);
 }
