@@ -958,9 +958,181 @@ fn a_destination_directory_without_a_free_inode_is_refused_before_the_login() {
         &case,
         &output,
         &format!(
-            "the directory `{}` is not writable: no free inode is left on its filesystem (no file can be created)",
+            "the directory `{}` is not writable: No space left on device (os error 28)",
             case.path("full").display()
         ),
     );
     drop(disk);
+}
+
+/// A loop-mounted ext4 filesystem of 16 MiB with 20 % of its blocks reserved for root,
+/// unmounted when dropped.
+struct ReservedDisk(std::path::PathBuf);
+
+impl ReservedDisk {
+    fn mount(case: &Case, name: &str) -> ReservedDisk {
+        let image = case.path(&format!("{name}.img"));
+        let mount_point = case.path(name);
+        std::fs::create_dir_all(&mount_point).unwrap();
+        let run = |program: &str, args: &[&std::ffi::OsStr]| {
+            let status = std::process::Command::new(program)
+                .args(args)
+                .status()
+                .unwrap_or_else(|error| panic!("{program}: {error}"));
+            assert!(status.success(), "{program} {args:?} failed");
+        };
+        run(
+            "truncate",
+            &["-s".as_ref(), "16M".as_ref(), image.as_os_str()],
+        );
+        run(
+            "mkfs.ext4",
+            &[
+                "-q".as_ref(),
+                "-F".as_ref(),
+                "-m".as_ref(),
+                "20".as_ref(),
+                image.as_os_str(),
+            ],
+        );
+        run(
+            "mount",
+            &[
+                "-o".as_ref(),
+                "loop".as_ref(),
+                image.as_os_str(),
+                mount_point.as_os_str(),
+            ],
+        );
+        ReservedDisk(mount_point)
+    }
+}
+
+impl Drop for ReservedDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Root inside a user namespace (rootless containers, Kubernetes user namespaces) may not use
+/// the blocks ext4 reserves for root: a disk with only those left is full for it, and must be
+/// refused before the login, as for any other user.
+#[test]
+fn a_disk_with_only_root_reserved_blocks_left_is_full_for_root_in_a_user_namespace() {
+    use std::os::unix::fs::PermissionsExt;
+    let case = Case::new();
+    let world = std::fs::Permissions::from_mode(0o777);
+    std::fs::set_permissions(case.dir.path(), world.clone()).unwrap();
+    for file in ["roleid", "secretid"] {
+        std::fs::set_permissions(case.path(file), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let disk = ReservedDisk::mount(&case, "reserved");
+    std::fs::set_permissions(case.path("reserved"), world).unwrap();
+    // Fill it as nobody until no block is available to it: what is left is the reserved
+    // blocks. (ext4 reserves room for metadata while data waits for writeback and gives back
+    // what it did not need once written, so the filling is repeated after each sync.)
+    let available = || {
+        let output = std::process::Command::new("stat")
+            .args(["-f", "-c", "%a"])
+            .arg(case.path("reserved"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    for round in 0.. {
+        assert!(
+            round < 20,
+            "the disk does not fill up: {} blocks",
+            available()
+        );
+        let _ = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "dd"])
+            .arg("if=/dev/zero")
+            .arg(format!(
+                "of={}",
+                case.path(&format!("reserved/filler{round}")).display()
+            ))
+            .arg("bs=4k")
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        let _ = std::process::Command::new("sync").status();
+        if available() == "0" {
+            break;
+        }
+    }
+    let config = config_writing_into(&case, "reserved");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut command = std::process::Command::new("setpriv");
+    command
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "unshare",
+            "--user",
+            "--map-root-user",
+            env!("CARGO_BIN_EXE_vaultward"),
+            "agent",
+        ])
+        .arg(format!("-config={}", config.display()))
+        .env("BAO_ADDR", &case.server.addr);
+    let (output, _) = run_with_limit(&mut command, Duration::from_secs(30));
+    assert_refused_before_login(
+        &case,
+        &output,
+        &format!(
+            "the directory `{}` is not writable: No space left on device (os error 28)",
+            case.path("reserved").display()
+        ),
+    );
+    drop(disk);
+}
+
+/// Removes the append-only attribute when dropped, so the case's directory can be removed.
+struct AppendOnly(std::path::PathBuf);
+
+impl AppendOnly {
+    fn set(path: std::path::PathBuf) -> AppendOnly {
+        let status = std::process::Command::new("chattr")
+            .arg("+a")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "chattr +a needs root and ext4");
+        AppendOnly(path)
+    }
+}
+
+impl Drop for AppendOnly {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-a")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Files can be created in an append-only directory but never renamed over or removed: every
+/// write would leave its temporary file, holding the secret, behind.
+#[test]
+fn an_append_only_destination_directory_is_refused_before_the_login() {
+    let case = Case::new();
+    std::fs::create_dir(case.path("append-only")).unwrap();
+    let _attribute = AppendOnly::set(case.path("append-only"));
+    let config = config_writing_into(&case, "append-only");
+    let (output, _) = case.agent(&config, &[]);
+    assert_refused_before_login(
+        &case,
+        &output,
+        &format!(
+            "the directory `{}` is not writable: it is append-only (chattr +a): files in it cannot be replaced or removed",
+            case.path("append-only").display()
+        ),
+    );
+    assert_eq!(
+        std::fs::read_dir(case.path("append-only")).unwrap().count(),
+        0,
+        "nothing was created in it"
+    );
 }

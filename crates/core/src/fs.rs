@@ -344,47 +344,99 @@ pub fn check_replaceable(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Checks that files can be created in `directory`: it exists, this process may create files
-/// in it (`faccessat` with the effective ids: modes, ACLs, a read-only mount, an immutable
-/// directory), and its filesystem has a free block and a free inode (`statvfs`; root may use
-/// the reserved blocks). A missing directory is reported as such.
-///
-/// Two system calls, no file created: the earlier probe (create, write 4 KiB, remove) cost a
-/// third of a millisecond of the init path's CPU time and dirtied the directory that the next
-/// fsync then had to write.
+/// Checks that files can be created, written and replaced in `directory`, the way the agent
+/// will write them: an unnamed temporary file (`O_TMPFILE`) is created there and 4 KiB are
+/// written to it, so the kernel itself applies every rule that a real write meets (modes and
+/// ACLs, a read-only mount, an immutable directory, a full disk, the blocks reserved for root,
+/// quotas, user namespaces, security modules). The file has no name, so nothing is added to the
+/// directory or left behind, and nothing needs removing; where the filesystem cannot make
+/// unnamed files (NFS, some FUSE filesystems), a named file is created, written and removed
+/// instead. An append-only directory is refused too: files can be created in it but never
+/// renamed over or removed, so every write would leave its temporary file, and its secret,
+/// behind. A missing directory, or a path that is not a directory, is reported as such.
 pub fn check_directory_writable(directory: &Path) -> io::Result<()> {
-    if !directory.is_dir() {
+    match std::fs::metadata(directory) {
+        Ok(metadata) if metadata.is_dir() => {}
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "it is not a directory",
+            ));
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the directory does not exist",
+            ));
+        }
+        Err(error) => return Err(error),
+    }
+    if is_append_only(directory) {
         return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            "the directory does not exist",
+            io::ErrorKind::PermissionDenied,
+            "it is append-only (chattr +a): files in it cannot be replaced or removed",
         ));
     }
-    rustix::fs::accessat(
+    match probe_unnamed(directory) {
+        Err(error) if unnamed_files_unsupported(&error) => probe_named(directory),
+        result => result,
+    }
+}
+
+/// The probe's content: enough to need a block of its own, so a full disk is found.
+const PROBE: [u8; 4096] = [0; 4096];
+
+/// Creates an unnamed file in `directory` and writes [`PROBE`] to it; closing it frees it.
+fn probe_unnamed(directory: &Path) -> io::Result<()> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(
+        directory,
+        OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::RUSR | Mode::WUSR,
+    )?;
+    // Filesystems reserve space when data is written, so a full disk or an exhausted quota
+    // fails this write; no fsync is needed to find out.
+    File::from(fd).write_all(&PROBE)
+}
+
+/// True when `open(O_TMPFILE)` failed because the kernel or the filesystem cannot make unnamed
+/// files (`EOPNOTSUPP`; `EISDIR` or `EINVAL` from kernels older than 3.11), not because the
+/// directory refuses files.
+fn unnamed_files_unsupported(error: &io::Error) -> bool {
+    use rustix::io::Errno;
+    [Errno::OPNOTSUPP, Errno::ISDIR, Errno::INVAL]
+        .iter()
+        .any(|errno| error.raw_os_error() == Some(errno.raw_os_error()))
+}
+
+/// Creates a named temporary file in `directory`, writes [`PROBE`] to it and removes it.
+fn probe_named(directory: &Path) -> io::Result<()> {
+    // tempfile adds the file's name to its messages; the OS error says it all.
+    let bare = |error: io::Error| match error.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::from(error.kind()),
+    };
+    let mut probe = tempfile::Builder::new()
+        .prefix(".vaultward-write-check.")
+        .tempfile_in(directory)
+        .map_err(bare)?;
+    probe.write_all(&PROBE).map_err(bare)
+}
+
+/// True when `directory` has the append-only attribute (`chattr +a`), as far as its filesystem
+/// tells.
+fn is_append_only(directory: &Path) -> bool {
+    use rustix::fs::{AtFlags, StatxAttributes, StatxFlags};
+    rustix::fs::statx(
         rustix::fs::CWD,
         directory,
-        rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
-        rustix::fs::AtFlags::EACCESS,
+        AtFlags::empty(),
+        StatxFlags::BASIC_STATS,
     )
-    .map_err(io::Error::from)?;
-    let space = rustix::fs::statvfs(directory).map_err(io::Error::from)?;
-    let blocks_free = if rustix::process::geteuid().is_root() {
-        space.f_bfree
-    } else {
-        space.f_bavail
-    };
-    // Filesystems without such counts (some network and FUSE ones, btrfs for inodes) report
-    // zero totals; only a filesystem that counts and has none left is refused.
-    if space.f_blocks > 0 && blocks_free == 0 {
-        return Err(io::Error::from_raw_os_error(
-            rustix::io::Errno::NOSPC.raw_os_error(),
-        ));
-    }
-    if space.f_files > 0 && space.f_favail == 0 {
-        return Err(io::Error::other(
-            "no free inode is left on its filesystem (no file can be created)",
-        ));
-    }
-    Ok(())
+    .is_ok_and(|status| {
+        status.stx_attributes_mask.contains(StatxAttributes::APPEND)
+            && status.stx_attributes.contains(StatxAttributes::APPEND)
+    })
 }
 
 /// Removes temporary files a killed earlier run left in `directory` next to the files named
