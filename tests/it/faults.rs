@@ -1136,3 +1136,54 @@ fn an_append_only_destination_directory_is_refused_before_the_login() {
         "nothing was created in it"
     );
 }
+
+/// A directory made append-only while the agent runs: the new file cannot be renamed in place
+/// and its temporary file cannot be removed, so it is emptied instead of keeping the secret.
+#[test]
+fn a_temporary_file_that_cannot_be_renamed_or_removed_is_emptied() {
+    let case = Case::new();
+    std::fs::create_dir(case.path("later")).unwrap();
+    let config = case.config(
+        "config.hcl",
+        &(BASE.replace("exit_after_auth = true\n", "")
+            + "template_config { static_secret_render_interval = \"1s\" }\n\
+               template {\n  contents = \"{{kv \\\"secret/app/config\\\" \\\"password\\\"}}\"\n  destination = \"{dir}/later/out.txt\"\n}\n"),
+    );
+    let agent = case.spawn_agent(&config, &[], &[]);
+    wait_until(Duration::from_secs(20), || {
+        case.path("later/out.txt").exists()
+    })
+    .expect("first render");
+    let attribute = AppendOnly::set(case.path("later"));
+    case.server
+        .kv_put("app/config", &["password=rotated-secret-value"]);
+    wait_until(Duration::from_secs(15), || {
+        agent
+            .log()
+            .contains("rename the temporary file over the destination: Operation not permitted")
+    })
+    .unwrap_or_else(|| panic!("the failed rename is reported: {}", agent.log()));
+    drop(agent);
+    let leftovers: Vec<(String, u64)> = std::fs::read_dir(case.path("later"))
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".tmp"))
+        .map(|entry| {
+            (
+                entry.file_name().to_string_lossy().into_owned(),
+                entry.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    assert!(!leftovers.is_empty(), "the removal failed, as expected");
+    assert!(
+        leftovers.iter().all(|(_, length)| *length == 0),
+        "the temporary files left behind hold nothing: {leftovers:?}"
+    );
+    assert_eq!(
+        case.read("later/out.txt"),
+        "hunter2",
+        "the old file is intact"
+    );
+    drop(attribute);
+}

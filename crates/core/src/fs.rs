@@ -93,11 +93,22 @@ pub fn write_atomic_owned(
 /// A file written to its temporary name but not yet durable nor in place: the three steps of
 /// an atomic write, apart, so that a batch of files can be created one after the other, fsynced
 /// together and renamed in place (see [`write_batch`]). Dropped without [`Staged::commit`], the
-/// temporary file is removed and the destination is untouched.
+/// temporary file is emptied and removed, and the destination is untouched.
 #[derive(Debug)]
 pub struct Staged {
-    temp: tempfile::NamedTempFile,
+    /// `None` once renamed in place.
+    temp: Option<tempfile::NamedTempFile>,
     path: PathBuf,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        // Not renamed in place: the file is emptied before tempfile removes it, so that its
+        // secret is gone even where the removal fails (a directory made append-only).
+        if let Some(temp) = &self.temp {
+            let _ = temp.as_file().set_len(0);
+        }
+    }
 }
 
 /// Creates the temporary file next to `path`, with `mode` and `owner` set before any content,
@@ -128,7 +139,7 @@ pub fn stage(
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut temp = tempfile::Builder::new()
+    let temp = tempfile::Builder::new()
         .prefix(&format!(".{file_name}."))
         .suffix(".tmp")
         .permissions(Permissions::from_mode(mode & 0o7777))
@@ -149,12 +160,16 @@ pub fn stage(
         )
         .map_err(|errno| fail("set the file's owner and group")(io::Error::from(errno)))?;
     }
-    temp.write_all(contents)
-        .map_err(fail("write the temporary file"))?;
-    Ok(Staged {
-        temp,
+    let staged = Staged {
+        temp: Some(temp),
         path: path.to_path_buf(),
-    })
+    };
+    if let Some(temp) = &staged.temp {
+        temp.as_file()
+            .write_all(contents)
+            .map_err(fail("write the temporary file"))?;
+    }
+    Ok(staged)
 }
 
 impl Staged {
@@ -165,26 +180,33 @@ impl Staged {
 
     /// Makes the content durable (fdatasync).
     pub fn sync(&self) -> Result<(), WriteError> {
-        self.temp
-            .as_file()
-            .sync_data()
-            .map_err(|source| WriteError {
-                path: self.path.clone(),
-                step: "fsync the temporary file",
-                source,
-            })
+        let synced = match &self.temp {
+            Some(temp) => temp.as_file().sync_data(),
+            None => Ok(()),
+        };
+        synced.map_err(|source| WriteError {
+            path: self.path.clone(),
+            step: "fsync the temporary file",
+            source,
+        })
     }
 
     /// Renames the temporary file over the destination. Call [`Staged::sync`] first.
-    pub fn commit(self) -> Result<(), WriteError> {
+    pub fn commit(mut self) -> Result<(), WriteError> {
         // The directory is not fsynced after the rename: after a crash the rename may be lost
         // and the previous file still there (whole, never partial), which the next render
         // repairs. That halves the fsyncs of a render of many files.
-        let Staged { temp, path } = self;
-        temp.persist(&path).map_err(|error| WriteError {
-            path,
-            step: "rename the temporary file over the destination",
-            source: error.error,
+        let Some(temp) = self.temp.take() else {
+            return Ok(());
+        };
+        temp.persist(&self.path).map_err(|error| {
+            // Emptied before tempfile removes it (see the `Drop` of `Staged`).
+            let _ = error.file.as_file().set_len(0);
+            WriteError {
+                path: self.path.clone(),
+                step: "rename the temporary file over the destination",
+                source: error.error,
+            }
         })?;
         Ok(())
     }
