@@ -123,7 +123,12 @@ pub async fn agent(
         agent.config.vault.retries(),
     ));
     if exit_after_auth {
-        let payloads = sink_payloads(&agent.client, &agent.sinks, &token).await;
+        let payloads = tokio::select! {
+            payloads = sink_payloads(&agent.client, &agent.sinks, &token) => payloads,
+            signal = shutdown.stop() => {
+                return interrupted(signal, true, "while the token was wrapped for a sink");
+            }
+        };
         let mut render_backoff = Backoff::try_new(agent.backoff.min(), agent.backoff.max())
             .map_err(|error| Failure::Config(error.to_string()))?;
         let render = render_with_retries(
@@ -167,7 +172,12 @@ pub async fn agent(
         info!("Every sink is written and every template rendered; exiting (exit_after_auth).");
         return Ok(());
     }
-    write_sinks(&agent.client, &agent.sinks, &token).await?;
+    tokio::select! {
+        written = write_sinks(&agent.client, &agent.sinks, &token) => written?,
+        signal = shutdown.stop() => {
+            return interrupted(signal, false, "while the token was written to the sinks");
+        }
+    }
     crate::daemon::run(agent, token, source, shutdown, reload).await
 }
 
@@ -185,7 +195,7 @@ async fn requests_sent() {
 fn interrupted(signal: &'static str, exit_after_auth: bool, when: &str) -> Result<(), Failure> {
     if exit_after_auth {
         Err(Failure::Runtime(format!(
-            "stopped by {signal} {when}; nothing is complete"
+            "stopped by {signal} {when}; the job is not complete"
         )))
     } else {
         info!(signal, "Shutting down {when}.");

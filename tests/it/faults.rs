@@ -69,7 +69,7 @@ fn exit_after_auth_stopped_by_a_signal_before_it_is_done_exits_non_zero() {
     );
     assert!(
         agent.log().contains(
-            "error: stopped by SIGTERM before the first login completed; nothing is complete"
+            "error: stopped by SIGTERM before the first login completed; the job is not complete"
         ),
         "{}",
         agent.log()
@@ -716,11 +716,12 @@ fn a_sink_that_could_not_be_written_is_written_once_the_disk_has_room() {
 }
 
 /// A loopback proxy to the real server that, once `hold` is set, stops forwarding on any
-/// connection that sends a token renewal: the renewal is accepted and never answered, a fault
-/// a real server cannot be asked for.
-fn renewal_holding_proxy(
+/// connection that sends a request containing `marker` (a token renewal, a wrapping request):
+/// the request is accepted and never answered, a fault a real server cannot be asked for.
+fn holding_proxy(
     upstream: String,
     hold: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    marker: &'static [u8],
 ) -> u16 {
     use std::io::{Read, Write};
     use std::sync::atomic::Ordering;
@@ -742,7 +743,8 @@ fn renewal_holding_proxy(
                         break;
                     }
                     let chunk = &buffer[..n];
-                    if hold.load(Ordering::SeqCst) && chunk.windows(10).any(|w| w == b"renew-self")
+                    if hold.load(Ordering::SeqCst)
+                        && chunk.windows(marker.len()).any(|w| w == marker)
                     {
                         // Held: keep the connection open, forward nothing more.
                         std::thread::sleep(Duration::from_secs(600));
@@ -767,7 +769,7 @@ fn a_renewal_that_is_never_answered_is_given_up_for_a_login_before_the_token_exp
     let config = long_running_role(&case, "held", &["token_ttl=6s", "token_max_ttl=1h"]);
     let hold = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let upstream = case.server.addr.trim_start_matches("http://").to_owned();
-    let port = renewal_holding_proxy(upstream, hold.clone());
+    let port = holding_proxy(upstream, hold.clone(), b"renew-self");
     let agent = case.spawn_agent(
         &config,
         &[],
@@ -1186,4 +1188,46 @@ fn a_temporary_file_that_cannot_be_renamed_or_removed_is_emptied() {
         "the old file is intact"
     );
     drop(attribute);
+}
+
+#[test]
+fn exit_after_auth_stopped_while_a_sink_token_is_being_wrapped_exits_at_once() {
+    let case = Case::new();
+    let hold = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let upstream = case.server.addr.trim_start_matches("http://").to_owned();
+    let port = holding_proxy(upstream, hold, b"sys/wrapping/wrap");
+    let config = case.config(
+        "config.hcl",
+        &BASE.replace(
+            "sink \"file\" { config { path = \"{dir}/token\" } }",
+            "sink \"file\" {\n    wrap_ttl = \"5m\"\n    config { path = \"{dir}/token\" }\n  }",
+        ),
+    );
+    let mut agent = case.spawn_agent(
+        &config,
+        &[],
+        &[("BAO_ADDR", &format!("http://127.0.0.1:{port}"))],
+    );
+    wait_until(Duration::from_secs(10), || {
+        agent.log().contains("Authenticated")
+    })
+    .unwrap_or_else(|| panic!("the login: {}", agent.log()));
+    // The wrapping request now waits for an answer that never comes (the client gives up after
+    // 60 s); a stop signal ends the job at once.
+    std::thread::sleep(Duration::from_millis(300));
+    agent.signal("TERM");
+    assert_eq!(
+        agent.wait(Duration::from_secs(10)),
+        Some(1),
+        "{}",
+        agent.log()
+    );
+    assert!(
+        agent.log().contains(
+            "error: stopped by SIGTERM while the token was wrapped for a sink; the job is not complete"
+        ),
+        "{}",
+        agent.log()
+    );
+    assert!(!case.path("token").exists());
 }
