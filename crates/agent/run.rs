@@ -1,8 +1,8 @@
 //! The agent: config → auth → token → sinks and templates.
 //!
 //! [`agent`] reads as a checklist: resolve where the server is, write the pid file, build the
-//! one HTTP client, check that every sink directory is writable and compile every template
-//! (so a broken start fails before a one-time secret_id is used), log in with backoff, write
+//! one HTTP client, compile every template and check that every sink and destination directory
+//! is writable (so a broken start fails before a one-time secret_id is used), log in with backoff, write
 //! every sink, render every template. With `exit_after_auth` it then returns; otherwise the
 //! [`crate::daemon`] loop keeps the token and the files fresh until a signal arrives.
 //!
@@ -223,13 +223,18 @@ pub fn prepare(config: Config, resolved: &Resolved) -> Result<Agent, Failure> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(Failure::Config)?;
-    for sink in &sinks {
-        sink.check_writable()
-            .map_err(|error| Failure::Runtime(error.to_string()))?;
-    }
+    // Config problems first (exit 78), then every unwritable place at once (exit 1).
     let engine = compile_templates(&config.templates, config.template_config.engine)
         .map_err(Failure::Config)?;
-    check_destinations(&config.templates)?;
+    let mut unwritable: Vec<String> = sinks
+        .iter()
+        .filter_map(|sink| sink.check_writable().err())
+        .map(|error| error.to_string())
+        .collect();
+    unwritable.extend(destination_problems(&config.templates));
+    if !unwritable.is_empty() {
+        return Err(Failure::Runtime(unwritable.join("\n")));
+    }
     engine.set_static_interval(config.template_config.static_secret_render_interval);
     let method =
         MethodLogin::new(&config.auto_auth.method, &resolved.client).map_err(Failure::Config)?;
@@ -315,8 +320,8 @@ pub fn compile_templates(
 /// Checks, before any login, that every template destination can be written: its directory
 /// exists (or is created when `create_dest_dirs`) and is writable, and the destination is not
 /// a directory. A broken destination found after the login would have consumed a one-time
-/// secret_id for nothing.
-pub fn check_destinations(templates: &[Template]) -> Result<(), Failure> {
+/// secret_id for nothing. Returns one message per problem found.
+fn destination_problems(templates: &[Template]) -> Vec<String> {
     let mut problems = Vec::new();
     // Each directory is checked once, however many templates write into it (a render of a
     // thousand files into one directory must not scan it a thousand times).
@@ -341,7 +346,17 @@ pub fn check_destinations(templates: &[Template]) -> Result<(), Failure> {
     ordered.sort_by(|a, b| a.0.cmp(&b.0));
     for (directory, users) in ordered {
         let name = template_name(users[0]);
-        if !directory.exists() {
+        let exists = match directory.try_exists() {
+            Ok(exists) => exists,
+            Err(error) => {
+                problems.push(format!(
+                    "{name}: cannot reach the directory `{}`: {error} (is every directory above it searchable?)",
+                    directory.display()
+                ));
+                continue;
+            }
+        };
+        if !exists {
             if !users.iter().all(|template| template.create_dest_dirs) {
                 problems.push(format!(
                     "{name}: the directory `{}` does not exist (and create_dest_dirs is false)",
@@ -375,11 +390,7 @@ pub fn check_destinations(templates: &[Template]) -> Result<(), Failure> {
             .collect();
         vaultward_core::fs::remove_stale_temporary_files(&directory, &names);
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::Runtime(problems.join("\n")))
-    }
+    problems
 }
 
 async fn login(agent: &mut Agent) -> Result<Token, Failure> {

@@ -826,6 +826,29 @@ fn config_writing_into(case: &Case, subdir: &str) -> std::path::PathBuf {
     )
 }
 
+/// Runs `vaultward agent -config=CONFIG` as nobody (65534), with the case's directory, its
+/// credential files and the config readable to it (root ignores file modes).
+fn agent_as_nobody(
+    case: &Case,
+    config: &std::path::Path,
+    wrapper: &[&str],
+) -> std::process::Output {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(case.dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    for file in ["roleid", "secretid"] {
+        std::fs::set_permissions(case.path(file), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    std::fs::set_permissions(config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut command = std::process::Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(wrapper)
+        .args([env!("CARGO_BIN_EXE_vaultward"), "agent"])
+        .arg(format!("-config={}", config.display()))
+        .env("BAO_ADDR", &case.server.addr);
+    run_with_limit(&mut command, Duration::from_secs(30)).0
+}
+
 /// Asserts that the agent failed at start-up with `expected`, before any login.
 fn assert_refused_before_login(case: &Case, output: &std::process::Output, expected: &str) {
     assert_eq!(output.status.code(), Some(1), "{}", text(output));
@@ -890,27 +913,10 @@ fn a_destination_directory_on_a_read_only_mount_is_refused_before_the_login() {
 fn a_destination_directory_without_write_permission_is_refused_before_the_login() {
     use std::os::unix::fs::PermissionsExt;
     let case = Case::new();
-    let world = std::fs::Permissions::from_mode(0o777);
-    std::fs::set_permissions(case.dir.path(), world.clone()).unwrap();
-    for file in ["roleid", "secretid"] {
-        std::fs::set_permissions(case.path(file), std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
     std::fs::create_dir(case.path("locked")).unwrap();
     std::fs::set_permissions(case.path("locked"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let config = config_writing_into(&case, "locked");
-    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut command = std::process::Command::new("setpriv");
-    command
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_vaultward"),
-            "agent",
-        ])
-        .arg(format!("-config={}", config.display()))
-        .env("BAO_ADDR", &case.server.addr);
-    let (output, _) = run_with_limit(&mut command, Duration::from_secs(30));
+    let output = agent_as_nobody(&case, &config, &[]);
     assert_refused_before_login(
         &case,
         &output,
@@ -919,6 +925,63 @@ fn a_destination_directory_without_write_permission_is_refused_before_the_login(
             case.path("locked").display()
         ),
     );
+}
+
+/// A destination below a directory nobody may search.
+#[test]
+fn a_destination_directory_that_cannot_be_reached_is_named_as_such() {
+    use std::os::unix::fs::PermissionsExt;
+    let case = Case::new();
+    std::fs::create_dir_all(case.path("closed/inner")).unwrap();
+    std::fs::set_permissions(case.path("closed"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let config = config_writing_into(&case, "closed/inner");
+    let output = agent_as_nobody(&case, &config, &[]);
+    assert_refused_before_login(
+        &case,
+        &output,
+        &format!(
+            "cannot reach the directory `{}`: Permission denied (os error 13) (is every directory above it searchable?)",
+            case.path("closed/inner").display()
+        ),
+    );
+}
+
+/// Every unwritable place is reported at once, and a broken template is a config error
+/// (exit 78) whatever else is wrong.
+#[test]
+fn unwritable_sinks_and_destinations_are_reported_together_after_config_errors() {
+    let case = Case::new();
+    std::fs::write(case.path("a-file"), "").unwrap();
+    let base = BASE.replace("{dir}/token", "{dir}/missing/token");
+    let config = case.config(
+        "config.hcl",
+        &format!(
+            "{base}template {{\n  contents = \"x\"\n  destination = \"{{dir}}/a-file/out.txt\"\n}}\n"
+        ),
+    );
+    let (output, _) = case.agent(&config, &[]);
+    assert_refused_before_login(
+        &case,
+        &output,
+        &format!(
+            "cannot write `{}`: check that its directory is writable: the directory does not exist",
+            case.path("missing/token").display()
+        ),
+    );
+    assert!(
+        text(&output).contains(&format!(
+            "the directory `{}` is not writable: it is not a directory",
+            case.path("a-file").display()
+        )),
+        "{}",
+        text(&output)
+    );
+    let broken = case.config(
+        "broken.hcl",
+        &format!("{base}template {{\n  contents = \"{{{{ if }}}}\"\n  destination = \"{{dir}}/out.txt\"\n}}\n"),
+    );
+    let (output, _) = case.agent(&broken, &[]);
+    assert_eq!(output.status.code(), Some(78), "{}", text(&output));
 }
 
 #[test]
@@ -1024,10 +1087,8 @@ fn a_disk_with_only_root_reserved_blocks_left_is_full_for_root_in_a_user_namespa
     use std::os::unix::fs::PermissionsExt;
     let case = Case::new();
     let world = std::fs::Permissions::from_mode(0o777);
+    // Reachable for nobody, who fills the disk.
     std::fs::set_permissions(case.dir.path(), world.clone()).unwrap();
-    for file in ["roleid", "secretid"] {
-        std::fs::set_permissions(case.path(file), std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
     let disk = ReservedDisk::mount(&case, "reserved");
     std::fs::set_permissions(case.path("reserved"), world).unwrap();
     // Fill it as nobody until no block is available to it: what is left is the reserved
@@ -1064,22 +1125,7 @@ fn a_disk_with_only_root_reserved_blocks_left_is_full_for_root_in_a_user_namespa
         }
     }
     let config = config_writing_into(&case, "reserved");
-    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut command = std::process::Command::new("setpriv");
-    command
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "unshare",
-            "--user",
-            "--map-root-user",
-            env!("CARGO_BIN_EXE_vaultward"),
-            "agent",
-        ])
-        .arg(format!("-config={}", config.display()))
-        .env("BAO_ADDR", &case.server.addr);
-    let (output, _) = run_with_limit(&mut command, Duration::from_secs(30));
+    let output = agent_as_nobody(&case, &config, &["unshare", "--user", "--map-root-user"]);
     assert_refused_before_login(
         &case,
         &output,
