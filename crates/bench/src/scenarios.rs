@@ -57,6 +57,19 @@ impl Bench {
         root: &Path,
     ) -> Self {
         let bao = vaultward_test_support::bao_bin();
+        // Before the dev server maps `bao`'s pages (see `procfs::evict_from_page_cache`).
+        let binaries: Vec<&Path> = [vaultward.as_path(), bao.as_path(), floor.as_path()]
+            .into_iter()
+            .filter(|path| path.is_file())
+            .collect();
+        match procfs::evict_from_page_cache(&binaries) {
+            Ok(mib) => eprintln!(
+                "dropped the measured binaries ({mib:.0} MiB) from the page cache, so each is read back from the disk alike"
+            ),
+            Err(error) => eprintln!(
+                "warning: could not drop the measured binaries from the page cache ({error}); peak RSS may count pages from how they were written"
+            ),
+        }
         let server = DevServer::start_audited();
         let (role_id, secret_id) = server.approle("bench", &[]);
         let credentials = root.join("approle");
