@@ -323,3 +323,64 @@ async fn defined_templates_and_blocks_render_as_in_go() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn templates_with_the_same_text_share_one_compiled_template_per_missing_key_mode() {
+    // Four templates, one text: three lenient, one with error_on_missing_key. They share a
+    // compiled template only within one mode, so the strict one still fails on a missing key
+    // while the lenient ones print Go's `<no value>`; each keeps its own dependencies.
+    let text =
+        "{{ with secret \"secret/data/app\" }}{{ .Data.data.user }}/{{ .Data.data.nope }}{{ end }}";
+    let strict = TemplateSpec {
+        error_on_missing_key: true,
+        name: "strict".to_owned(),
+        ..go(text)
+    };
+    let other = go("{{ with secret \"kv1/app\" }}{{ .Data.token }}{{ end }}");
+    let engine = Engine::new(vec![go(text), strict, go(text), other, go(text)]).unwrap();
+    let source = source();
+    let mut results = engine.render(&[0, 1, 2, 3, 4], &source).await;
+    results.sort_by_key(|(index, _)| *index);
+    let outputs: Vec<Result<String, String>> = results
+        .into_iter()
+        .map(|(_, result)| result.map_err(|failure| failure.to_string()))
+        .collect();
+    assert_eq!(outputs[0], Ok("app/<no value>".to_owned()));
+    assert!(
+        outputs[1]
+            .as_ref()
+            .is_err_and(|message| message.contains("nope")),
+        "{:?}",
+        outputs[1]
+    );
+    assert_eq!(outputs[2], outputs[0]);
+    assert_eq!(outputs[3], Ok("t0k".to_owned()));
+    assert_eq!(outputs[4], outputs[0]);
+    // One read per distinct path, whatever the number of templates sharing a text.
+    let mut reads = source.reads.lock().unwrap().clone();
+    reads.sort();
+    assert_eq!(reads, vec![read("kv1/app"), read("secret/data/app")]);
+    // Dependencies stay per template: invalidating one path names exactly its users.
+    assert_eq!(
+        engine.invalidate(&[read("secret/data/app")]),
+        vec![0, 1, 2, 4]
+    );
+    assert_eq!(engine.invalidate(&[read("kv1/app")]), vec![3]);
+}
+
+#[tokio::test]
+async fn each_template_keeps_its_own_defines() {
+    // Two templates define the same name differently, a third calls a name it does not
+    // define: templates never see each other's trees.
+    let a = go("{{ define \"x\" }}A{{ end }}{{ template \"x\" }}");
+    let b = go("{{ define \"x\" }}B{{ end }}{{ template \"x\" }}");
+    let c = go("{{ template \"x\" }}");
+    let engine = Engine::new(vec![a.clone(), b, a, c]).unwrap();
+    let source = source();
+    let mut results = engine.render(&[0, 1, 2, 3], &source).await;
+    results.sort_by_key(|(index, _)| *index);
+    assert_eq!(results[0].1, Ok("A".to_owned()));
+    assert_eq!(results[1].1, Ok("B".to_owned()));
+    assert_eq!(results[2].1, Ok("A".to_owned()));
+    assert!(results[3].1.is_err(), "{:?}", results[3].1);
+}

@@ -126,11 +126,11 @@ fn go_to_lower(text: &str) -> String {
 }
 
 /// Compiles a Go template: block balance, parse, known functions.
-pub(crate) fn compile(
+fn compile(
     spec: &crate::TemplateSpec,
     state: &Arc<Mutex<State>>,
     bases: &Bases,
-) -> Result<Template, String> {
+) -> Result<Parsed, String> {
     let (text, strict) = (&spec.text, spec.error_on_missing_key);
     check::blocks(text).map_err(|message| format!("syntax error at {message}"))?;
     let (mut tree, defines) = gotmpl::parse::Parser::new(text, "{{", "}}")
@@ -175,6 +175,11 @@ pub(crate) fn compile(
         ));
     }
     let uses_pki = called.iter().any(|(function, _)| function == "pkiCert");
+    if !uses_pki && defines.is_empty() {
+        // The usual template: its tree joins the shared set (see `Compiled`).
+        compact::list(&mut tree);
+        return Ok(Parsed::Tree(tree));
+    }
     let mut template = if uses_pki {
         // pkiCert keeps its certificate in this template's destination.
         base(strict, functions(state, spec.destination.as_deref()))
@@ -205,11 +210,137 @@ pub(crate) fn compile(
         template = template.add_parse_tree(&name, body);
     }
     compact::list(&mut tree);
-    Ok(template.add_parse_tree(MAIN, tree))
+    Ok(Parsed::Own(template.add_parse_tree(MAIN, tree)))
 }
 
-/// The name the template's own text is kept under (no template name can be typed like it).
+/// The name a template's own text is kept under in its own gotmpl template (no template name
+/// can be typed like it).
 const MAIN: &str = "\u{0}vaultward";
+
+/// What [`compile`] makes of a template.
+enum Parsed {
+    /// A template with neither `define`s nor `pkiCert`: just its tree.
+    Tree(gotmpl::parse::ListNode),
+    /// A template with its own `define`s (names are per template) or calling `pkiCert` (bound
+    /// to its destination): a gotmpl template of its own, its text under [`MAIN`].
+    Own(Template),
+}
+
+/// Where a compiled template is: cheap to clone, so templates with the same text and
+/// missing-key mode share one.
+#[derive(Clone)]
+enum Entry {
+    /// In [`Compiled::shared`] (lenient or strict), under the name [`shared_name`] of `slot`.
+    Shared { strict: bool, slot: usize },
+    /// A gotmpl template of its own.
+    Own(Arc<Template>),
+}
+
+/// The name of a tree in the shared set (a NUL first, so no template can call it by name).
+fn shared_name(slot: usize) -> String {
+    format!("\u{0}{slot}")
+}
+
+/// Every Go template of an engine, compiled.
+///
+/// gotmpl keeps a template's trees in a map of named trees with its options beside them (about
+/// 0.6 KiB a template before the tree itself). Most templates define nothing and call no
+/// `pkiCert`, so their trees are kept together in one gotmpl template per missing-key mode,
+/// each under a name of its own; only a template with `define`s or `pkiCert` gets its own
+/// gotmpl template. Templates with the same text and mode share one compiled template, as
+/// consul-template's runner keeps one template per distinct content.
+pub(crate) struct Compiled {
+    bases: Bases,
+    /// The shared trees: lenient, then strict (`error_on_missing_key`).
+    shared: [Template; 2],
+    /// How many trees the shared set holds.
+    slots: usize,
+    /// By template index; `None` for a Handlebars template.
+    entries: Vec<Option<Entry>>,
+}
+
+impl Compiled {
+    pub(crate) fn new(state: &Arc<Mutex<State>>) -> Self {
+        let bases = Bases::new(state);
+        let shared = [bases.lenient.clone(), bases.strict.clone()];
+        Compiled {
+            bases,
+            shared,
+            slots: 0,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Compiles template `index`, or shares the template compiled for the same text and
+    /// missing-key mode at `same`.
+    pub(crate) fn add(
+        &mut self,
+        index: usize,
+        spec: &crate::TemplateSpec,
+        state: &Arc<Mutex<State>>,
+        same: Option<usize>,
+    ) -> Result<(), String> {
+        let entry = match same.and_then(|same| self.entries.get(same).cloned().flatten()) {
+            Some(entry) => entry,
+            None => match compile(spec, state, &self.bases)? {
+                Parsed::Tree(tree) => {
+                    let strict = spec.error_on_missing_key;
+                    let slot = self.slots;
+                    self.slots += 1;
+                    let set = &mut self.shared[usize::from(strict)];
+                    *set = std::mem::replace(set, Template::new(""))
+                        .add_parse_tree(&shared_name(slot), tree);
+                    Entry::Shared { strict, slot }
+                }
+                Parsed::Own(template) => Entry::Own(Arc::new(template)),
+            },
+        };
+        if self.entries.len() <= index {
+            self.entries.resize(index + 1, None);
+        }
+        self.entries[index] = Some(entry);
+        Ok(())
+    }
+
+    /// True when template `index` is a Go template.
+    pub(crate) fn contains(&self, index: usize) -> bool {
+        matches!(self.entries.get(index), Some(Some(_)))
+    }
+
+    /// True when templates `a` and `b` share one compiled template.
+    #[cfg(test)]
+    pub(crate) fn same(&self, a: usize, b: usize) -> bool {
+        match (self.entries.get(a), self.entries.get(b)) {
+            (
+                Some(Some(Entry::Shared { strict, slot })),
+                Some(Some(Entry::Shared {
+                    strict: other_strict,
+                    slot: other_slot,
+                })),
+            ) => strict == other_strict && slot == other_slot,
+            (Some(Some(Entry::Own(a))), Some(Some(Entry::Own(b)))) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// Renders template `index`; `Err` holds the message (with [`RETRYABLE_MARK`] first when
+    /// rendering later may succeed). `None` when it is not a Go template.
+    pub(crate) fn render(&self, index: usize) -> Option<Result<String, String>> {
+        let data = Value::Map(Arc::new(BTreeMap::new()));
+        let result = match self.entries.get(index)?.as_ref()? {
+            Entry::Shared { strict, slot } => self.shared[usize::from(*strict)]
+                .execute_template_to_string(&shared_name(*slot), &data),
+            Entry::Own(template) => template.execute_template_to_string(MAIN, &data),
+        };
+        Some(result.map_err(|error| match error {
+            TemplateError::MissingKey { key } => {
+                format!("{RETRYABLE_MARK}map has no entry for key `{key}`")
+            }
+            TemplateError::Exec(message) => message,
+            other => other.to_string(),
+        }))
+    }
+}
 
 /// An unnamed template: gotmpl keeps a second copy of a named template's tree (as Go's
 /// `treeSet[name]`), which vaultward never uses, since its templates are not called by name;
@@ -227,13 +358,13 @@ fn base(strict: bool, functions: gotmpl::FuncMap) -> Template {
 /// Empty templates holding the function map, one per missing-key mode, cloned for each
 /// template: the clones share the map, where building it for every template cost about
 /// 10 KiB each (10 MiB for 1000 templates).
-pub(crate) struct Bases {
+struct Bases {
     lenient: Template,
     strict: Template,
 }
 
 impl Bases {
-    pub(crate) fn new(state: &Arc<Mutex<State>>) -> Self {
+    fn new(state: &Arc<Mutex<State>>) -> Self {
         Bases {
             lenient: base(false, functions(state, None)),
             strict: base(true, functions(state, None)),
@@ -270,20 +401,6 @@ fn describe_parse_error(error: &TemplateError) -> String {
         } => format!("syntax error at line {line}, column {col}: {message}"),
         other => format!("syntax error: {other}"),
     }
-}
-
-/// Renders a compiled Go template; `Err` holds the message (with [`RETRYABLE_MARK`] first when
-/// rendering later may succeed).
-pub(crate) fn render(template: &Template) -> Result<String, String> {
-    template
-        .execute_template_to_string(MAIN, &Value::Map(Arc::new(BTreeMap::new())))
-        .map_err(|error| match error {
-            TemplateError::MissingKey { key } => {
-                format!("{RETRYABLE_MARK}map has no entry for key `{key}`")
-            }
-            TemplateError::Exec(message) => message,
-            other => other.to_string(),
-        })
 }
 
 fn fail(message: impl Into<String>) -> TemplateError {
