@@ -350,8 +350,9 @@ fn destination_problems(templates: &[Template]) -> Vec<String> {
             Ok(exists) => exists,
             Err(error) => {
                 problems.push(format!(
-                    "{name}: cannot reach the directory `{}`: {error} (is every directory above it searchable?)",
-                    directory.display()
+                    "{name}: cannot reach the directory `{}`: {}",
+                    directory.display(),
+                    unreachable_directory(&directory, &error)
                 ));
                 continue;
             }
@@ -391,6 +392,30 @@ fn destination_problems(templates: &[Template]) -> Vec<String> {
         vaultward_core::fs::remove_stale_temporary_files(&directory, &names);
     }
     problems
+}
+
+/// Why `directory` cannot be looked at, and what to do: `error` is what looking at it gave.
+fn unreachable_directory(directory: &Path, error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotADirectory => {
+            // Name the part of the path that is in the way.
+            match directory
+                .ancestors()
+                .skip(1)
+                .find(|above| above.metadata().is_ok_and(|meta| !meta.is_dir()))
+            {
+                Some(file) => format!(
+                    "`{}` is a file, not a directory; fix the destination's path or move the file",
+                    file.display()
+                ),
+                None => format!("{error}; a part of the path is not a directory"),
+            }
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            format!("{error} (is every directory above it searchable?)")
+        }
+        _ => error.to_string(),
+    }
 }
 
 async fn login(agent: &mut Agent) -> Result<Token, Failure> {
