@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use vaultward_bench::workload::{Shape, Syntax, destination, read_path, template};
+use vaultward_bench::workload::{Shape, Syntax, destination, distinct_suffix, read_path, template};
 
 /// One of the clients compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -62,6 +62,8 @@ pub struct Paths {
     /// The template language vaultward is given (`--vaultward-syntax`; `bao agent` always
     /// gets Go templates).
     pub vaultward_syntax: Syntax,
+    /// Give every template a text of its own (`--distinct-texts`), not one text per secret.
+    pub distinct_texts: bool,
 }
 
 /// Init (`exit_after_auth`) or long-running.
@@ -179,10 +181,14 @@ fn agent_config(
     config.push_str("}\n\n");
     for index in 0..shape.templates {
         let read = read_path(prefix, shape.secret_of(index));
-        let text = match client {
-            Client::Vaultward => template(paths.vaultward_syntax, &read),
-            _ => template(Syntax::Go, &read),
+        let syntax = match client {
+            Client::Vaultward => paths.vaultward_syntax,
+            _ => Syntax::Go,
         };
+        let mut text = template(syntax, &read);
+        if paths.distinct_texts {
+            text.push_str(&distinct_suffix(syntax, index));
+        }
         let _ = writeln!(
             config,
             "template {{\n  destination = {}\n  contents = {}\n}}\n",

@@ -127,6 +127,10 @@ struct Cli {
     /// (the default), or the same template in `handlebars`.
     #[arg(long, value_enum, default_value_t = SyntaxArg::Go)]
     vaultward_syntax: SyntaxArg,
+    /// Give every template a text of its own (a comment with its number), instead of one text
+    /// per secret; agents that compile a text once for all its templates then compile each.
+    #[arg(long)]
+    distinct_texts: bool,
     /// Leave the floor client out.
     #[arg(long)]
     no_floor: bool,
@@ -460,6 +464,7 @@ fn compare(
         SyntaxArg::Go => vaultward_bench::workload::Syntax::Go,
         SyntaxArg::Handlebars => vaultward_bench::workload::Syntax::Handlebars,
     };
+    bench.paths.distinct_texts = cli.distinct_texts;
     let load_before = procfs::load_average();
 
     println!("# vaultward benchmark\n");
@@ -492,6 +497,14 @@ fn compare(
         match cli.vaultward_syntax {
             SyntaxArg::Go => "the same Go templates",
             SyntaxArg::Handlebars => "Handlebars",
+        }
+    );
+    println!(
+        "- template texts: {}",
+        if cli.distinct_texts {
+            "one per template (--distinct-texts)"
+        } else {
+            "one per secret (templates of the same secret have the same text)"
         }
     );
     if !cli.vaultward_env.is_empty() {

@@ -91,6 +91,7 @@ impl Bench {
                 secret_id_file,
                 vaultward_env,
                 vaultward_syntax: vaultward_bench::workload::Syntax::Go,
+                distinct_texts: false,
             },
             _server: server,
             audit,

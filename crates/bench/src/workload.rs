@@ -66,6 +66,17 @@ pub fn template(syntax: Syntax, read_path: &str) -> String {
     }
 }
 
+/// A comment that makes template `index`'s text differ from every other template's without
+/// changing what it renders (`--distinct-texts`): agents that share one compiled template
+/// among templates of the same text (consul-template's runner, vaultward) then compile and
+/// keep every template apart.
+pub fn distinct_suffix(syntax: Syntax, index: usize) -> String {
+    match syntax {
+        Syntax::Go => format!("{{{{/* t{index} */}}}}"),
+        Syntax::Handlebars => format!("{{{{!-- t{index} --}}}}"),
+    }
+}
+
 /// The template in vaultward's Handlebars syntax.
 pub fn handlebars_template(read_path: &str) -> String {
     format!(
@@ -99,5 +110,7 @@ mod tests {
             secrets: 20,
         };
         assert_eq!(shape.secret_of(45), 5);
+        assert_eq!(distinct_suffix(Syntax::Go, 7), "{{/* t7 */}}");
+        assert_eq!(distinct_suffix(Syntax::Handlebars, 7), "{{!-- t7 --}}");
     }
 }
