@@ -357,6 +357,17 @@ fn destination_problems(templates: &[Template]) -> Vec<String> {
                 continue;
             }
         };
+        if exists && !directory.is_dir() {
+            problems.push(format!(
+                "{name}: cannot use the directory `{}`: {}",
+                directory.display(),
+                unreachable_directory(
+                    &directory,
+                    &std::io::Error::from(std::io::ErrorKind::NotADirectory)
+                )
+            ));
+            continue;
+        }
         if !exists {
             if !users.iter().all(|template| template.create_dest_dirs) {
                 problems.push(format!(
@@ -372,8 +383,9 @@ fn destination_problems(templates: &[Template]) -> Vec<String> {
                 .create(&directory)
             {
                 problems.push(format!(
-                    "{name}: cannot create the directory `{}`: {error}",
-                    directory.display()
+                    "{name}: cannot create the directory `{}`: {}",
+                    directory.display(),
+                    unreachable_directory(&directory, &error)
                 ));
                 continue;
             }
@@ -394,23 +406,13 @@ fn destination_problems(templates: &[Template]) -> Vec<String> {
     problems
 }
 
-/// Why `directory` cannot be looked at, and what to do: `error` is what looking at it gave.
+/// Why `directory` cannot be looked at or created, and what to do: `error` is what the attempt
+/// gave.
 fn unreachable_directory(directory: &Path, error: &std::io::Error) -> String {
+    if let Some(problem) = vaultward_core::fs::path_problem(directory) {
+        return format!("{problem}; fix the destination's path or what is in its way");
+    }
     match error.kind() {
-        std::io::ErrorKind::NotADirectory => {
-            // Name the part of the path that is in the way.
-            match directory
-                .ancestors()
-                .skip(1)
-                .find(|above| above.metadata().is_ok_and(|meta| !meta.is_dir()))
-            {
-                Some(file) => format!(
-                    "`{}` is a file, not a directory; fix the destination's path or move the file",
-                    file.display()
-                ),
-                None => format!("{error}; a part of the path is not a directory"),
-            }
-        }
         std::io::ErrorKind::PermissionDenied => {
             format!("{error} (is every directory above it searchable?)")
         }

@@ -946,6 +946,44 @@ fn a_destination_directory_that_cannot_be_reached_is_named_as_such() {
     );
 }
 
+/// A path that goes through a file or a dangling symbolic link names that part, for sinks and
+/// destinations alike, whether the part is the directory itself or one above it.
+#[test]
+fn a_file_or_a_dangling_link_in_the_way_is_named() {
+    let case = Case::new();
+    std::fs::write(case.path("a-file"), "").unwrap();
+    std::os::unix::fs::symlink(case.path("nowhere"), case.path("dangling")).unwrap();
+    let base = BASE.replace("{dir}/token", "{dir}/a-file/sub/token");
+    let config = case.config(
+        "config.hcl",
+        &format!(
+            "{base}template {{\n  contents = \"x\"\n  destination = \"{{dir}}/dangling/sub/out.txt\"\n}}\n"
+        ),
+    );
+    let (output, _) = case.agent(&config, &[]);
+    let file = case.path("a-file");
+    let link = case.path("dangling");
+    assert_refused_before_login(
+        &case,
+        &output,
+        &format!(
+            "cannot write `{}`: check that its directory is writable: `{}` is a file, not a directory",
+            case.path("a-file/sub/token").display(),
+            file.display()
+        ),
+    );
+    assert!(
+        text(&output).contains(&format!(
+            "cannot create the directory `{}`: `{}` is a symbolic link to `{}`, which does not exist; fix the destination's path or what is in its way",
+            case.path("dangling/sub").display(),
+            link.display(),
+            case.path("nowhere").display()
+        )),
+        "{}",
+        text(&output)
+    );
+}
+
 /// Every unwritable place is reported at once, and a broken template is a config error
 /// (exit 78) whatever else is wrong.
 #[test]
@@ -970,8 +1008,8 @@ fn unwritable_sinks_and_destinations_are_reported_together_after_config_errors()
     );
     assert!(
         text(&output).contains(&format!(
-            "the directory `{}` is not writable: it is not a directory",
-            case.path("a-file").display()
+            "cannot use the directory `{file}`: `{file}` is a file, not a directory; fix the destination's path or what is in its way",
+            file = case.path("a-file").display()
         )),
         "{}",
         text(&output)

@@ -936,7 +936,7 @@ template {
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(elapsed < Duration::from_secs(10));
     let expected = format!(
-        "error: template for `{dir}/roleid/under-a-file/out.txt` ({dir}/config.hcl:12:1): cannot reach the directory `{dir}/roleid/under-a-file`: `{dir}/roleid` is a file, not a directory; fix the destination's path or move the file",
+        "error: template for `{dir}/roleid/under-a-file/out.txt` ({dir}/config.hcl:12:1): cannot reach the directory `{dir}/roleid/under-a-file`: `{dir}/roleid` is a file, not a directory; fix the destination's path or what is in its way",
         dir = case.dir.path().display()
     );
     assert!(

@@ -366,6 +366,39 @@ pub fn check_replaceable(path: &Path) -> io::Result<()> {
     }
 }
 
+/// What stands in the way of `path` being a directory, from the root down: the first part of it
+/// that exists and is not a directory (following symbolic links), or the first symbolic link
+/// whose target does not exist; `None` when every part that exists is a directory. Used to say
+/// why a path "is not a directory" (ENOTDIR) or "exists" (EEXIST, from a dangling link) in
+/// words that name the part to fix.
+pub fn path_problem(path: &Path) -> Option<String> {
+    let mut parts: Vec<&Path> = path
+        .ancestors()
+        .filter(|part| !part.as_os_str().is_empty())
+        .collect();
+    parts.reverse();
+    for part in parts {
+        match std::fs::metadata(part) {
+            Ok(metadata) if metadata.is_dir() => {}
+            Ok(_) => {
+                return Some(format!("`{}` is a file, not a directory", part.display()));
+            }
+            Err(_) if part.is_symlink() => {
+                let target = std::fs::read_link(part)
+                    .map(|target| format!(" `{}`", target.display()))
+                    .unwrap_or_default();
+                return Some(format!(
+                    "`{}` is a symbolic link to{target}, which does not exist",
+                    part.display()
+                ));
+            }
+            // Missing (it can be created) or unreadable (said by the caller's own error).
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
 /// Checks that files can be created, written and replaced in `directory`, the way the agent
 /// will write them: an unnamed temporary file (`O_TMPFILE`) is created there and 4 KiB are
 /// written to it, so the kernel itself applies every rule that a real write meets (modes and
@@ -379,19 +412,18 @@ pub fn check_replaceable(path: &Path) -> io::Result<()> {
 pub fn check_directory_writable(directory: &Path) -> io::Result<()> {
     match std::fs::metadata(directory) {
         Ok(metadata) if metadata.is_dir() => {}
-        Ok(_) => {
-            return Err(io::Error::new(
-                io::ErrorKind::NotADirectory,
-                "it is not a directory",
-            ));
+        result => {
+            if let Some(problem) = path_problem(directory) {
+                return Err(io::Error::new(io::ErrorKind::NotADirectory, problem));
+            }
+            return Err(match result {
+                Ok(_) => io::Error::new(io::ErrorKind::NotADirectory, "it is not a directory"),
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                    io::Error::new(io::ErrorKind::NotFound, "the directory does not exist")
+                }
+                Err(error) => error,
+            });
         }
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                "the directory does not exist",
-            ));
-        }
-        Err(error) => return Err(error),
     }
     if is_append_only(directory) {
         return Err(io::Error::new(

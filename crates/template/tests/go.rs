@@ -384,3 +384,32 @@ async fn each_template_keeps_its_own_defines() {
     assert_eq!(results[2].1, Ok("A".to_owned()));
     assert!(results[3].1.is_err(), "{:?}", results[3].1);
 }
+
+#[tokio::test]
+async fn no_template_can_call_another_templates_text() {
+    // The shared set keeps plain templates' trees under names starting with NUL; a Go string
+    // can spell NUL, so a template calling such a name must not find another template there
+    // (bao agent: `template "\x000" not defined`).
+    let secret =
+        go("SECRET {{ with secret \"secret/data/app\" }}{{ .Data.data.password }}{{ end }}");
+    let callers = [
+        "[{{ template \"\\x000\" }}]",
+        "[{{ template \"\\u00000\" }}]",
+        "[{{ template \"\\x001\" }}]",
+        "[{{ template \"\\x00vaultward\" }}]",
+    ];
+    let mut specs = vec![secret.clone()];
+    specs.extend(callers.iter().map(|text| go(text)));
+    specs.push(secret);
+    let engine = Engine::new(specs).unwrap();
+    let source = source();
+    let indices: Vec<usize> = (0..callers.len() + 2).collect();
+    let mut results = engine.render(&indices, &source).await;
+    results.sort_by_key(|(index, _)| *index);
+    assert_eq!(results[0].1, Ok("SECRET p<&>w".to_owned()));
+    for (index, result) in &results[1..=callers.len()] {
+        let text = format!("{result:?}");
+        assert!(result.is_err(), "template {index}: {text}");
+        assert!(!text.contains("p<&>w"), "template {index}: {text}");
+    }
+}

@@ -175,7 +175,10 @@ fn compile(
         ));
     }
     let uses_pki = called.iter().any(|(function, _)| function == "pkiCert");
-    if !uses_pki && defines.is_empty() {
+    // A template that calls a template (`{{ template "…" }}`; the keyword must be in its
+    // text) stays out of the shared set too: a name spelled with escapes (`"\x000"`) could
+    // reach another template's tree there.
+    if !uses_pki && defines.is_empty() && !text.contains("template") {
         // The usual template: its tree joins the shared set (see `Compiled`).
         compact::list(&mut tree);
         return Ok(Parsed::Tree(tree));
@@ -244,10 +247,10 @@ fn shared_name(slot: usize) -> String {
 /// Every Go template of an engine, compiled.
 ///
 /// gotmpl keeps a template's trees in a map of named trees with its options beside them (about
-/// 0.6 KiB a template before the tree itself). Most templates define nothing and call no
-/// `pkiCert`, so their trees are kept together in one gotmpl template per missing-key mode,
-/// each under a name of its own; only a template with `define`s or `pkiCert` gets its own
-/// gotmpl template. Templates with the same text and mode share one compiled template, as
+/// 0.6 KiB a template before the tree itself). Most templates define nothing, call no other
+/// template and no `pkiCert`, so their trees are kept together in one gotmpl template per
+/// missing-key mode, each under a name of its own that no template can call; only a template
+/// with `define`s, a `template` call or `pkiCert` gets its own gotmpl template. Templates with the same text and mode share one compiled template, as
 /// consul-template's runner keeps one template per distinct content.
 pub(crate) struct Compiled {
     bases: Bases,
