@@ -25,24 +25,54 @@ pub fn vaultward() -> Command {
 
 /// Runs a command, killing it after `limit`; returns its output and how long it ran. The
 /// output is checked for secrets and tokens: none may ever be printed.
+///
+/// Its stdout and stderr are read while it runs: a pipe holds 64 KiB, and a program that
+/// writes more (`bao agent -log-level=debug` with many templates) would otherwise block on a
+/// full pipe until the limit and look hung.
 pub fn run_with_limit(command: &mut Command, limit: Duration) -> (Output, Duration) {
+    use std::io::Read;
     let started = Instant::now();
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         if started.elapsed() > limit {
             let _ = child.kill();
-            break;
+            break child.wait().unwrap();
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().unwrap();
+    };
+    let output = Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
     vaultward_test_support::assert_no_secrets(&text(&output), &format!("{command:?}"));
     (output, started.elapsed())
 }
