@@ -347,6 +347,12 @@ fn main() -> ExitCode {
         return measure::helper_main(&args[2..]);
     }
     let cli = Cli::parse();
+    // A panic aborts (release profile): stop the dev server and any measured process first.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        measure::stop_everything();
+    }));
     let mut scenarios = cli.scenarios.clone();
     let run_soak = scenarios.contains(&Scenario::Soak);
     scenarios.retain(|scenario| *scenario != Scenario::Soak);
@@ -385,6 +391,9 @@ fn main() -> ExitCode {
         .prefix("vaultward-bench-")
         .tempdir()
         .expect("create a work directory");
+    if !cli.keep {
+        measure::remove_on_panic(work.path());
+    }
 
     let mut markdown = String::new();
     let mut code = ExitCode::SUCCESS;

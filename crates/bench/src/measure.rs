@@ -25,6 +25,50 @@ use serde_json::json;
 /// The first argument that makes this binary the measuring helper.
 pub const HELPER_ARG: &str = "__measure";
 
+/// Processes that must not outlive the benchmark: the dev server and every measured process
+/// still running. The release profile aborts on a panic, so no `Drop` runs then; the panic hook
+/// ([`stop_everything`]) kills these instead of leaving a dev server or a sidecar behind.
+static LEFT_RUNNING: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers `pid` to be killed if the benchmark panics.
+pub fn kill_on_panic(pid: i32) {
+    if let Ok(mut pids) = LEFT_RUNNING.lock() {
+        pids.push(pid);
+    }
+}
+
+fn finished(pid: i32) {
+    if let Ok(mut pids) = LEFT_RUNNING.lock() {
+        pids.retain(|running| *running != pid);
+    }
+}
+
+/// Directories to remove if the benchmark panics (its work directory, the dev server's).
+static LEFT_BEHIND: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers `directory` to be removed if the benchmark panics.
+pub fn remove_on_panic(directory: &Path) {
+    if let Ok(mut directories) = LEFT_BEHIND.lock() {
+        directories.push(directory.to_path_buf());
+    }
+}
+
+/// Kills every process registered with [`kill_on_panic`] and removes every directory
+/// registered with [`remove_on_panic`] (called from the panic hook).
+pub fn stop_everything() {
+    // `try_lock`: a panic while a list is locked must not deadlock the hook.
+    if let Ok(pids) = LEFT_RUNNING.try_lock() {
+        for pid in pids.iter() {
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+    }
+    if let Ok(directories) = LEFT_BEHIND.try_lock() {
+        for directory in directories.iter() {
+            let _ = std::fs::remove_dir_all(directory);
+        }
+    }
+}
+
 /// What one run of a child cost.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Usage {
@@ -120,7 +164,9 @@ pub fn start(
     log: &Path,
     limit: Option<Duration>,
 ) -> Running {
-    let helper_binary = std::env::current_exe().expect("current_exe");
+    // `/proc/self/exe` rather than the path: the benchmark's binary may have been rebuilt (and
+    // its path given to a new file) while it runs.
+    let helper_binary = Path::new("/proc/self/exe");
     let limit_ms = limit.map_or(0, |limit| limit.as_millis() as u64);
     let mut helper = Command::new(helper_binary);
     helper
@@ -146,6 +192,7 @@ pub fn start(
         .strip_prefix("pid ")
         .and_then(|pid| pid.parse().ok())
         .unwrap_or_else(|| panic!("the measuring helper said `{line}` instead of a pid"));
+    kill_on_panic(pid);
     Running { helper, lines, pid }
 }
 
@@ -162,6 +209,7 @@ impl Running {
             .read_line(&mut line)
             .expect("read the helper's result");
         let _ = self.helper.wait();
+        finished(self.pid);
         let json: serde_json::Value = line
             .trim()
             .strip_prefix("result ")

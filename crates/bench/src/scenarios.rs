@@ -71,6 +71,8 @@ impl Bench {
             ),
         }
         let server = DevServer::start_audited();
+        measure::kill_on_panic(server.pid() as i32);
+        measure::remove_on_panic(server.dir.path());
         let (role_id, secret_id) = server.approle("bench", &[]);
         let credentials = root.join("approle");
         std::fs::create_dir_all(&credentials).expect("create the credentials directory");

@@ -198,6 +198,11 @@ pub struct DevServer {
 }
 
 impl DevServer {
+    /// The server process's id (to stop it from a panic hook, where `Drop` does not run).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts a dev server and waits until it is unsealed and answering.
     pub fn start() -> DevServer {
         Self::start_with_config(None)
