@@ -357,16 +357,15 @@ impl Engine {
             .iter()
             .any(|spec| spec.syntax == Syntax::Go)
             .then(|| go::Compiled::new(&state));
-        // The first Go template of each text and missing-key mode; a template calling
-        // `pkiCert` is never shared (its certificate lives in its own destination).
+        // The first shareable Go template of each text and missing-key mode.
         let mut first: HashMap<(&str, bool), usize> = HashMap::new();
         for (index, spec) in specs.iter().enumerate() {
             if let (Syntax::Go, Some(go)) = (spec.syntax, &mut go) {
                 let key = (spec.text.as_str(), spec.error_on_missing_key);
                 let same = first.get(&key).copied();
                 match go.add(index, spec, &state, same) {
-                    Ok(()) => {
-                        if same.is_none() && !spec.text.contains("pkiCert") {
+                    Ok(shareable) => {
+                        if same.is_none() && shareable {
                             first.insert(key, index);
                         }
                     }
@@ -635,11 +634,10 @@ impl Engine {
             let mut state = lock(&self.state);
             state.used.clear();
             state.missed = false;
+            state.file_writes.clear();
         }
-        if let Some(go) = &self.go
-            && go.contains(index)
-        {
-            return self.render_go(index, go);
+        if let Some(result) = self.go.as_ref().and_then(|go| go.render(index)) {
+            return self.render_go(index, result);
         }
         let result = registry.render(&index.to_string(), &Value::Object(serde_json::Map::new()));
         let mut state = lock(&self.state);
@@ -683,12 +681,13 @@ impl Engine {
         (output, false)
     }
 
-    /// Renders Go template `index` (the state was reset by the caller).
-    fn render_go(&self, index: usize, go: &go::Compiled) -> (Result<String, RenderFailure>, bool) {
-        lock(&self.state).file_writes.clear();
-        let result = go
-            .render(index)
-            .unwrap_or_else(|| Err(format!("template {index} is not a Go template")));
+    /// Completes the render of Go template `index` from what executing it gave (the state was
+    /// reset by the caller before it ran).
+    fn render_go(
+        &self,
+        index: usize,
+        result: Result<String, String>,
+    ) -> (Result<String, RenderFailure>, bool) {
         let mut state = lock(&self.state);
         let file_writes = std::mem::take(&mut state.file_writes);
         if state.missed {

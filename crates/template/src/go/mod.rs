@@ -213,7 +213,10 @@ fn compile(
         template = template.add_parse_tree(&name, body);
     }
     compact::list(&mut tree);
-    Ok(Parsed::Own(template.add_parse_tree(MAIN, tree)))
+    Ok(Parsed::Own {
+        template: template.add_parse_tree(MAIN, tree),
+        shareable: !uses_pki,
+    })
 }
 
 /// The name a template's own text is kept under in its own gotmpl template (no template name
@@ -224,9 +227,14 @@ const MAIN: &str = "\u{0}vaultward";
 enum Parsed {
     /// A template with neither `define`s nor `pkiCert`: just its tree.
     Tree(gotmpl::parse::ListNode),
-    /// A template with its own `define`s (names are per template) or calling `pkiCert` (bound
-    /// to its destination): a gotmpl template of its own, its text under [`MAIN`].
-    Own(Template),
+    /// A template with its own `define`s (names are per template), a `template` call, or
+    /// calling `pkiCert`: a gotmpl template of its own, its text under [`MAIN`].
+    Own {
+        template: Template,
+        /// False for a `pkiCert` template, bound to its destination (its certificate is kept
+        /// there), which another template of the same text must not share.
+        shareable: bool,
+    },
 }
 
 /// Where a compiled template is: cheap to clone, so templates with the same text and
@@ -275,14 +283,16 @@ impl Compiled {
     }
 
     /// Compiles template `index`, or shares the template compiled for the same text and
-    /// missing-key mode at `same`.
+    /// missing-key mode at `same`. Returns whether later templates of the same text and mode
+    /// may share this one (not a `pkiCert` template).
     pub(crate) fn add(
         &mut self,
         index: usize,
         spec: &crate::TemplateSpec,
         state: &Arc<Mutex<State>>,
         same: Option<usize>,
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
+        let mut shareable = true;
         let entry = match same.and_then(|same| self.entries.get(same).cloned().flatten()) {
             Some(entry) => entry,
             None => match compile(spec, state, &self.bases)? {
@@ -295,19 +305,20 @@ impl Compiled {
                         .add_parse_tree(&shared_name(slot), tree);
                     Entry::Shared { strict, slot }
                 }
-                Parsed::Own(template) => Entry::Own(Arc::new(template)),
+                Parsed::Own {
+                    template,
+                    shareable: own,
+                } => {
+                    shareable = own;
+                    Entry::Own(Arc::new(template))
+                }
             },
         };
         if self.entries.len() <= index {
             self.entries.resize(index + 1, None);
         }
         self.entries[index] = Some(entry);
-        Ok(())
-    }
-
-    /// True when template `index` is a Go template.
-    pub(crate) fn contains(&self, index: usize) -> bool {
-        matches!(self.entries.get(index), Some(Some(_)))
+        Ok(shareable)
     }
 
     /// True when templates `a` and `b` share one compiled template.
