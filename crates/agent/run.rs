@@ -346,9 +346,15 @@ fn destination_problems(templates: &[Template]) -> Vec<String> {
     ordered.sort_by(|a, b| a.0.cmp(&b.0));
     for (directory, users) in ordered {
         let name = template_name(users[0]);
-        let exists = match directory.try_exists() {
-            Ok(exists) => exists,
-            Err(error) => {
+        // One look at the directory: there and a directory, missing (created below), or in
+        // the way of one (a file, a dangling link, an unsearchable parent).
+        let exists = match std::fs::metadata(&directory) {
+            Ok(metadata) if metadata.is_dir() => true,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => false,
+            looked => {
+                let error = looked
+                    .err()
+                    .unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::NotADirectory));
                 problems.push(format!(
                     "{name}: cannot reach the directory `{}`: {}",
                     directory.display(),
@@ -357,17 +363,6 @@ fn destination_problems(templates: &[Template]) -> Vec<String> {
                 continue;
             }
         };
-        if exists && !directory.is_dir() {
-            problems.push(format!(
-                "{name}: cannot use the directory `{}`: {}",
-                directory.display(),
-                unreachable_directory(
-                    &directory,
-                    &std::io::Error::from(std::io::ErrorKind::NotADirectory)
-                )
-            ));
-            continue;
-        }
         if !exists {
             if !users.iter().all(|template| template.create_dest_dirs) {
                 problems.push(format!(

@@ -1008,7 +1008,7 @@ fn unwritable_sinks_and_destinations_are_reported_together_after_config_errors()
     );
     assert!(
         text(&output).contains(&format!(
-            "cannot use the directory `{file}`: `{file}` is a file, not a directory; fix the destination's path or what is in its way",
+            "cannot reach the directory `{file}`: `{file}` is a file, not a directory; fix the destination's path or what is in its way",
             file = case.path("a-file").display()
         )),
         "{}",
