@@ -30,34 +30,14 @@ pub fn vaultward() -> Command {
 /// writes more (`bao agent -log-level=debug` with many templates) would otherwise block on a
 /// full pipe until the limit and look hung.
 pub fn run_with_limit(command: &mut Command, limit: Duration) -> (Output, Duration) {
-    use std::io::Read;
     let started = Instant::now();
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
-    );
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
@@ -75,6 +55,17 @@ pub fn run_with_limit(command: &mut Command, limit: Duration) -> (Output, Durati
     };
     vaultward_test_support::assert_no_secrets(&text(&output), &format!("{command:?}"));
     (output, started.elapsed())
+}
+
+/// Reads `pipe` to its end on a thread of its own.
+fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
 }
 
 /// Text of an output's stdout and stderr together.
